@@ -1,0 +1,133 @@
+// The multi-version store behind a blackboard, its snapshots and watches.
+// Private: may change without notice.
+//
+// Locking: commit_mu_ serializes every mutation (promote, compact,
+// configuration, watcher registration); state_mu_ guards the data readers
+// touch (index, history, compaction point) and is held exclusively only while
+// a mutation is applied. A mutator holding commit_mu_ may read the data
+// without state_mu_, since nobody else changes it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "agora/blackboard/blackboard.hpp"
+
+namespace agora::bb::detail {
+
+using version_ptr = std::shared_ptr<const version_data>;
+using record_ptr = std::shared_ptr<const txn_record>;
+
+/// All versions of one key still needed, oldest first.
+struct key_record {
+  std::string key;
+  std::vector<std::pair<std::uint64_t, version_ptr>> versions;  // (mod_revision, data)
+
+  const version_data* latest() const noexcept {
+    return versions.empty() ? nullptr : versions.back().second.get();
+  }
+  /// The version visible at `rev`, or null.
+  const version_ptr* at(std::uint64_t rev) const noexcept;
+};
+
+/// True if the record changes a key under the (normalized) prefix.
+bool touches(const txn_record& r, std::string_view prefix) noexcept;
+/// The record reduced to its changes under the prefix.
+txn_record filtered(const txn_record& r, std::string_view prefix);
+
+class store;
+
+/// The shared state of one watch. `mu` guards everything below it.
+struct watcher {
+  std::weak_ptr<store> owner;
+  std::string prefix;  // normalized
+  std::size_t capacity = 1;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<record_ptr> queue;  // live records under the prefix, not yet read
+  std::uint64_t next_rev = 1;    // the reader's position
+  std::uint64_t fetch_from = 1;  // first revision not yet queued or skipped
+  bool live = false;             // receiving records from commits
+  bool reader_waiting = false;
+  std::uint64_t fell_behind = 0;
+  std::optional<error> failure;  // sticky
+  std::function<void()> on_ready;
+};
+
+class store : public std::enable_shared_from_this<store> {
+ public:
+  explicit store(blackboard_options opts);
+
+  const blackboard_options& options() const noexcept { return opts_; }
+  std::uint64_t revision() const noexcept { return rev_.load(std::memory_order_acquire); }
+  std::uint64_t compact_revision() const noexcept {
+    return compact_rev_.load(std::memory_order_acquire);
+  }
+
+  result<entry> get(std::string_view key, std::uint64_t rev) const;
+  result<std::vector<entry>> list(std::string_view prefix, std::uint64_t rev) const;
+  /// Raw records with from <= revision <= min(to, latest).
+  result<std::vector<record_ptr>> records(std::uint64_t from, std::uint64_t to) const;
+
+  /// `point_reads`/`ranges` override p.reads/p.ranges when given (a
+  /// scratchpad's own maps); `trusted` skips re-validating staged ops.
+  result<commit_result> promote(const promotion& p,
+                                const std::unordered_map<std::string, std::uint64_t>* point_reads,
+                                const std::vector<std::string>* ranges, bool trusted,
+                                const promote_options& opts);
+  status compact(std::uint64_t rev);
+
+  status set_contract(std::string_view pattern, contract c);
+  status declare_mergeable(std::string_view pattern);
+  status register_agent(std::string_view agent, const std::vector<std::string>& patterns);
+
+  result<std::shared_ptr<watcher>> add_watch(std::string_view prefix, std::uint64_t from);
+  /// Makes a caught-up watcher live; false if commits happened meanwhile.
+  bool try_go_live(const std::shared_ptr<watcher>& w);
+  void remove_watch(const watcher* w);
+  /// Closes every watch (the blackboard is being destroyed).
+  void close();
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
+
+ private:
+  struct idem_record {
+    std::uint64_t revision;
+    std::size_t hash;
+    std::size_t changes;
+  };
+
+  status validate_untrusted(const promotion& p) const;
+  void compact_locked(std::uint64_t rev);  // needs commit_mu_ held
+  const key_record* find(std::string_view key) const noexcept;
+
+  blackboard_options opts_;
+
+  mutable std::shared_mutex state_mu_;
+  std::map<std::string_view, std::unique_ptr<key_record>, std::less<>> index_;
+  std::unordered_map<std::string_view, key_record*> hash_;
+  std::deque<record_ptr> history_;  // history_[i] is revision hist_base_ + i
+  std::uint64_t hist_base_ = 1;
+  std::atomic<std::uint64_t> rev_{0};
+  std::atomic<std::uint64_t> compact_rev_{0};
+
+  std::mutex commit_mu_;
+  std::unordered_map<std::string, idem_record> idem_;
+  std::vector<std::pair<key_pattern, contract>> contracts_;
+  std::vector<key_pattern> mergeable_;
+  std::unordered_map<std::string, std::vector<key_pattern>> agents_;
+  std::vector<std::shared_ptr<watcher>> watchers_;
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace agora::bb::detail

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The project's one entry point. Each command installs what is missing
+# (scripts/setup.sh), configures, builds and runs.
+#
+#   ./build.sh demo    build and run the main job (the blackboard tour)
+#   ./build.sh test    build with -Werror and run every test; then build with
+#                      AddressSanitizer + UndefinedBehaviorSanitizer and run
+#                      the blackboard tests again
+#   ./build.sh bench   build optimized and run the benchmarks
+#
+# Environment: JOBS (default 2), BUILD_DIR (default build).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+jobs=${JOBS:-2}
+build=${BUILD_DIR:-build}
+cmd=${1:-demo}
+
+scripts/setup.sh
+
+configure() {  # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+}
+
+case "$cmd" in
+  demo)
+    configure "$build"
+    cmake --build "$build" -j "$jobs" --target blackboard_tour
+    "$build/examples/blackboard_tour"
+    ;;
+  test)
+    configure "$build" -DAGORA_WERROR=ON
+    cmake --build "$build" -j "$jobs"
+    ctest --test-dir "$build" --output-on-failure -j "$jobs"
+    echo "== blackboard tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
+    configure "$build-asan" -DAGORA_WERROR=ON -DAGORA_SANITIZE=address,undefined \
+      -DAGORA_BUILD_EXAMPLES=OFF -DAGORA_BUILD_BENCHMARKS=OFF
+    cmake --build "$build-asan" -j "$jobs" --target blackboard_tests
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      ctest --test-dir "$build-asan" --output-on-failure -j "$jobs" -R '^blackboard_tests:'
+    ;;
+  bench)
+    cmake -S . -B "$build-release" -DCMAKE_BUILD_TYPE=Release -DAGORA_BUILD_TESTS=OFF >/dev/null
+    cmake --build "$build-release" -j "$jobs" --target blackboard_bench
+    "$build-release/benchmarks/blackboard_bench" "${@:2}"
+    ;;
+  *)
+    echo "usage: ./build.sh demo|test|bench" >&2
+    exit 2
+    ;;
+esac
