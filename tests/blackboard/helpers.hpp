@@ -24,6 +24,13 @@ template <>
 struct StringMaker<agora::bb::op_kind> {
   static std::string convert(agora::bb::op_kind k) { return agora::bb::to_string(k); }
 };
+template <>
+struct StringMaker<agora::bb::key_conflict> {
+  static std::string convert(const agora::bb::key_conflict& c) {
+    return "{" + c.key + " " + std::to_string(c.seen_revision) + "->" +
+           std::to_string(c.current_revision) + (c.range.empty() ? "" : " in " + c.range) + "}";
+  }
+};
 }  // namespace Catch
 
 namespace agora::bb::test {
