@@ -47,17 +47,31 @@ bool same_limits(const limits& a, const limits& b) {
 }
 }  // namespace
 
-result<commit_result> blackboard::promote(const scratchpad& sp, const promote_options& opts) {
+result<commit_result> blackboard::promote_scratchpad(const scratchpad& sp, scratchpad* movable,
+                                                     const promote_options& opts) {
   if (sp.base_.store_.get() != store_.get())
     return error{errc::invalid_argument, "the scratchpad of " + sp.author() +
                                              " was made on another blackboard's snapshot"};
   // What a scratchpad staged was validated when it was staged, under these limits.
   const bool trusted = same_limits(sp.limits_, store_->options().limits);
-  return store_->promote(sp.p_, &sp.reads_, &sp.ranges_, trusted, opts);
+  return store_->promote(sp.p_, movable ? &movable->p_ : nullptr, &sp.reads_, &sp.ranges_,
+                         trusted, opts);
+}
+
+result<commit_result> blackboard::promote(const scratchpad& sp, const promote_options& opts) {
+  return promote_scratchpad(sp, nullptr, opts);
+}
+
+result<commit_result> blackboard::promote(scratchpad&& sp, const promote_options& opts) {
+  return promote_scratchpad(sp, &sp, opts);
 }
 
 result<commit_result> blackboard::promote(const promotion& p, const promote_options& opts) {
-  return store_->promote(p, nullptr, nullptr, false, opts);
+  return store_->promote(p, nullptr, nullptr, nullptr, false, opts);
+}
+
+result<commit_result> blackboard::promote(promotion&& p, const promote_options& opts) {
+  return store_->promote(p, &p, nullptr, nullptr, false, opts);
 }
 
 result<std::vector<txn_record>> blackboard::history(std::uint64_t from, std::uint64_t to,

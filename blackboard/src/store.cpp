@@ -82,12 +82,83 @@ std::string conflict_message(const std::vector<key_conflict>& cs, std::uint64_t 
 }  // namespace
 
 const version_ptr* key_record::at(std::uint64_t rev) const noexcept {
-  if (versions.empty()) return nullptr;
-  if (versions.back().first <= rev) return &versions.back().second;
-  auto it = std::upper_bound(versions.begin(), versions.end(), rev,
+  if (latest && latest->mod_revision <= rev) return &latest;
+  auto it = std::upper_bound(older.begin(), older.end(), rev,
                              [](std::uint64_t r, const auto& v) { return r < v.first; });
-  if (it == versions.begin()) return nullptr;
+  if (it == older.begin()) return nullptr;
   return &std::prev(it)->second;
+}
+
+void key_record::push(version_ptr v) {
+  if (latest) older.emplace_back(latest->mod_revision, std::move(latest));
+  latest = std::move(v);
+}
+
+bool key_record::compact(std::uint64_t rev) {
+  if (latest->mod_revision <= rev) {
+    // Only the newest version is visible from `rev` on; a tombstone reads
+    // the same as nothing at all.
+    older.clear();
+    if (older.capacity() > 64) older.shrink_to_fit();  // a once-hot key gives its memory back
+    return !latest->deleted;
+  }
+  // Keep the version visible at `rev` and everything after it.
+  auto keep = std::upper_bound(older.begin(), older.end(), rev,
+                               [](std::uint64_t r, const auto& v) { return r < v.first; });
+  if (keep != older.begin()) {
+    --keep;
+    if (keep->second->deleted) ++keep;
+  }
+  older.erase(older.begin(), keep);
+  return true;
+}
+
+key_record* key_table::find(std::string_view key, std::size_t hash) const noexcept {
+  for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
+    const slot& s = slots_[i];
+    if (!s.rec) return nullptr;
+    if (s.hash == hash && s.rec->key == key) return s.rec;
+  }
+}
+
+void key_table::insert(key_record* rec) {
+  if ((size_ + 1) * 2 > slots_.size()) grow();
+  std::size_t i = rec->hash & mask_;
+  while (slots_[i].rec) i = (i + 1) & mask_;
+  slots_[i] = slot{rec->hash, rec};
+  ++size_;
+}
+
+void key_table::erase(const key_record* rec) noexcept {
+  std::size_t i = rec->hash & mask_;
+  while (slots_[i].rec != rec) i = (i + 1) & mask_;
+  // Backward-shift deletion keeps every probe sequence unbroken.
+  std::size_t j = i;
+  while (true) {
+    j = (j + 1) & mask_;
+    if (!slots_[j].rec) break;
+    std::size_t home = slots_[j].hash & mask_;
+    // Move slots_[j] into the hole unless its home lies cyclically in (i, j].
+    bool home_in_between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!home_in_between) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i] = slot{};
+  --size_;
+}
+
+void key_table::grow() {
+  std::vector<slot> old(slots_.size() * 2);
+  old.swap(slots_);
+  mask_ = slots_.size() - 1;
+  for (const slot& s : old) {
+    if (!s.rec) continue;
+    std::size_t i = s.hash & mask_;
+    while (slots_[i].rec) i = (i + 1) & mask_;
+    slots_[i] = s;
+  }
 }
 
 bool touches(const txn_record& r, std::string_view prefix) noexcept {
@@ -117,8 +188,7 @@ store::store(blackboard_options opts) : opts_(opts) {
 }
 
 const key_record* store::find(std::string_view key) const noexcept {
-  auto it = hash_.find(key);
-  return it == hash_.end() ? nullptr : it->second;
+  return table_.find(key, key_hash(key));
 }
 
 static error compacted_error(std::uint64_t rev, std::uint64_t compact_rev) {
@@ -202,22 +272,8 @@ status store::validate_untrusted(const promotion& p) const {
   return {};
 }
 
-namespace {
-
-// What one promotion does to one key.
-struct key_effect {
-  std::string_view key;
-  op_kind last_kind = op_kind::put;
-  bool exists = false;  // after the transaction
-  json value;
-  bool depends_on_current = false;  // a merge/append not preceded by a put/erase
-  const key_record* rec = nullptr;  // current state, may be null
-};
-
-}  // namespace
-
 result<commit_result> store::promote(
-    const promotion& p, const std::unordered_map<std::string, std::uint64_t>* point_reads,
+    const promotion& p, promotion* movable, const std::unordered_map<std::string, std::uint64_t>* point_reads,
     const std::vector<std::string>* ranges, bool trusted, const promote_options& opts) {
   const limits& lim = opts_.limits;
   // Step 0: well-formedness, which needs no shared state.
@@ -270,14 +326,16 @@ result<commit_result> store::promote(
   }
 
   // Group the operations by key, in key order, keeping their order per key.
-  std::vector<std::size_t> order(p.ops.size());
+  std::vector<std::size_t>& order = order_;
+  order.resize(p.ops.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   if (order.size() > 1)
     std::stable_sort(order.begin(), order.end(),
                      [&](std::size_t a, std::size_t b) { return p.ops[a].key < p.ops[b].key; });
 
   // Step 3: the value each key ends with; limits and contracts on it.
-  std::vector<key_effect> effects;
+  std::vector<key_effect>& effects = effects_;
+  effects.clear();
   for (std::size_t g = 0; g < order.size();) {
     std::size_t end = g;
     const std::string& key = p.ops[order[g]].key;
@@ -285,7 +343,7 @@ result<commit_result> store::promote(
     key_effect fx;
     fx.key = key;
     fx.rec = find(key);
-    const version_data* latest = fx.rec ? fx.rec->latest() : nullptr;
+    const version_data* latest = fx.rec ? fx.rec->newest() : nullptr;
     // Start from the last put/erase, or from the current value.
     std::size_t start = g;
     for (std::size_t i = end; i-- > g;) {
@@ -299,7 +357,7 @@ result<commit_result> store::promote(
     bool need_check = false;
     if (first.kind == op_kind::put || first.kind == op_kind::erase) {
       fx.exists = first.kind == op_kind::put;
-      if (fx.exists) fx.value = first.value;
+      if (fx.exists) fx.value = movable ? std::move(movable->ops[order[start]].value) : first.value;
       fx.last_kind = first.kind;
       ++start;
     } else {
@@ -346,10 +404,10 @@ result<commit_result> store::promote(
   // Step 4: conflicts.
   std::vector<key_conflict> conflicts;
   auto latest_mod = [](const key_record* rec) -> std::uint64_t {
-    return rec && rec->latest() ? rec->latest()->mod_revision : 0;
+    return rec && rec->newest() ? rec->newest()->mod_revision : 0;
   };
   auto live_mod = [](const key_record* rec) -> std::uint64_t {
-    const version_data* v = rec ? rec->latest() : nullptr;
+    const version_data* v = rec ? rec->newest() : nullptr;
     return v && !v->deleted ? v->mod_revision : 0;
   };
   auto seen_at_base = [&](const key_record* rec) -> std::uint64_t {
@@ -416,11 +474,14 @@ result<commit_result> store::promote(
   rec->author = p.author;
   rec->time_us = now_us();
   // Everything that allocates happens before the exclusive lock.
-  std::vector<version_ptr> versions;
-  std::vector<std::unique_ptr<key_record>> fresh(effects.size());
+  std::vector<version_ptr>& versions = versions_;
+  versions.clear();
+  std::vector<std::unique_ptr<key_record>>& fresh = fresh_;
+  fresh.clear();
+  fresh.resize(effects.size());
   for (std::size_t i = 0; i < effects.size(); ++i) {
     key_effect& fx = effects[i];
-    const version_data* latest = fx.rec ? fx.rec->latest() : nullptr;
+    const version_data* latest = fx.rec ? fx.rec->newest() : nullptr;
     const bool live_now = latest && !latest->deleted;
     if (!fx.exists && !live_now) continue;  // erasing what is not there
     auto v = std::make_shared<version_data>();
@@ -437,8 +498,10 @@ result<commit_result> store::promote(
     rec->changes.push_back(change{fx.last_kind, entry{v}});
     versions.push_back(std::move(v));
     if (!fx.rec) {
-      fresh[versions.size() - 1] = std::make_unique<key_record>();
-      fresh[versions.size() - 1]->key = std::string(fx.key);
+      auto kr = std::make_unique<key_record>();
+      kr->key = std::string(fx.key);
+      kr->hash = key_hash(kr->key);
+      fresh[versions.size() - 1] = std::move(kr);
     }
   }
   if (versions.empty()) {
@@ -455,11 +518,11 @@ result<commit_result> store::promote(
         kr = fresh[i].get();
         std::string_view k(kr->key);
         index_.emplace(k, std::move(fresh[i]));
-        hash_.emplace(k, kr);
+        table_.insert(kr);
       } else {
-        kr = hash_.find(versions[i]->key)->second;
+        kr = table_.find(versions[i]->key, key_hash(versions[i]->key));
       }
-      kr->versions.emplace_back(next, std::move(versions[i]));
+      kr->push(std::move(versions[i]));
     }
     if (history_.empty()) hist_base_ = next;
     history_.push_back(rec);
@@ -515,22 +578,18 @@ void store::compact_locked(std::uint64_t rev) {
   std::vector<record_ptr> dropped;
   {
     std::unique_lock state(state_mu_);
-    for (auto it = index_.begin(); it != index_.end();) {
-      key_record& kr = *it->second;
-      auto& vs = kr.versions;
-      // Keep the version visible at `rev` and everything after it.
-      auto keep = std::upper_bound(vs.begin(), vs.end(), rev,
-                                   [](std::uint64_t r, const auto& v) { return r < v.first; });
-      if (keep != vs.begin()) --keep;
-      // A tombstone at or below `rev` reads the same as no version at all.
-      if (keep != vs.end() && keep->first <= rev && keep->second->deleted) ++keep;
-      vs.erase(vs.begin(), keep);
-      if (vs.empty()) {
-        hash_.erase(it->first);
+    // Only keys written at revisions in [old compaction point, rev] can hold
+    // versions that no read at >= rev needs: compaction costs what was
+    // written since the last one, not the size of the board.
+    const std::uint64_t last = std::min(rev, rev_.load(std::memory_order_relaxed));
+    for (std::uint64_t r = hist_base_; r <= last && r - hist_base_ < history_.size(); ++r) {
+      for (const change& c : history_[r - hist_base_]->changes) {
+        key_record* kr = table_.find(c.after.key(), key_hash(c.after.key()));
+        if (!kr || kr->compact(rev)) continue;
+        table_.erase(kr);
+        auto it = index_.find(std::string_view(kr->key));
         dead.push_back(std::move(it->second));
-        it = index_.erase(it);
-      } else {
-        ++it;
+        index_.erase(it);
       }
     }
     while (!history_.empty() && history_.front()->revision < rev) {

@@ -22,23 +22,55 @@
 #include <vector>
 
 #include "agora/blackboard/blackboard.hpp"
+#include "reader_lock.hpp"
 
 namespace agora::bb::detail {
 
 using version_ptr = std::shared_ptr<const version_data>;
 using record_ptr = std::shared_ptr<const txn_record>;
 
-/// All versions of one key still needed, oldest first.
+/// All versions of one key still needed. The newest is kept inline, so a
+/// read of the latest revision touches one record and one version.
 struct key_record {
   std::string key;
-  std::vector<std::pair<std::uint64_t, version_ptr>> versions;  // (mod_revision, data)
+  std::size_t hash = 0;
+  version_ptr latest;                                         // never null once linked
+  std::vector<std::pair<std::uint64_t, version_ptr>> older;  // (mod_revision, data), ascending
 
-  const version_data* latest() const noexcept {
-    return versions.empty() ? nullptr : versions.back().second.get();
-  }
+  const version_data* newest() const noexcept { return latest.get(); }
   /// The version visible at `rev`, or null.
   const version_ptr* at(std::uint64_t rev) const noexcept;
+  /// Makes `v` the newest version.
+  void push(version_ptr v);
+  /// Drops what no read at revisions >= rev needs; false if nothing is left.
+  bool compact(std::uint64_t rev);
 };
+
+/// Open-addressing hash table from key to record (linear probing, load <=
+/// 1/2): a lookup costs one probe of a flat array plus the record itself.
+class key_table {
+ public:
+  key_table() : slots_(16), mask_(15) {}
+  key_record* find(std::string_view key, std::size_t hash) const noexcept;
+  /// `rec` must not be in the table yet.
+  void insert(key_record* rec);
+  void erase(const key_record* rec) noexcept;
+  std::size_t size() const noexcept { return size_; }
+
+ private:
+  struct slot {
+    std::size_t hash = 0;
+    key_record* rec = nullptr;
+  };
+  void grow();
+  std::vector<slot> slots_;
+  std::size_t mask_;
+  std::size_t size_ = 0;
+};
+
+inline std::size_t key_hash(std::string_view key) noexcept {
+  return std::hash<std::string_view>{}(key);
+}
 
 /// True if the record changes a key under the (normalized) prefix.
 bool touches(const txn_record& r, std::string_view prefix) noexcept;
@@ -46,6 +78,16 @@ bool touches(const txn_record& r, std::string_view prefix) noexcept;
 txn_record filtered(const txn_record& r, std::string_view prefix);
 
 class store;
+
+/// What one promotion does to one key (scratch space of store::promote).
+struct key_effect {
+  std::string_view key;
+  op_kind last_kind = op_kind::put;
+  bool exists = false;              // after the transaction
+  json value;
+  bool depends_on_current = false;  // a merge/append not preceded by a put/erase
+  const key_record* rec = nullptr;  // current state, may be null
+};
 
 /// The shared state of one watch. `mu` guards everything below it.
 struct watcher {
@@ -81,8 +123,10 @@ class store : public std::enable_shared_from_this<store> {
   result<std::vector<record_ptr>> records(std::uint64_t from, std::uint64_t to) const;
 
   /// `point_reads`/`ranges` override p.reads/p.ranges when given (a
-  /// scratchpad's own maps); `trusted` skips re-validating staged ops.
-  result<commit_result> promote(const promotion& p,
+  /// scratchpad's own maps); `trusted` skips re-validating staged ops;
+  /// `movable` (the same object as `p`, or null) lets the commit take the
+  /// staged values instead of copying them.
+  result<commit_result> promote(const promotion& p, promotion* movable,
                                 const std::unordered_map<std::string, std::uint64_t>* point_reads,
                                 const std::vector<std::string>* ranges, bool trusted,
                                 const promote_options& opts);
@@ -113,9 +157,9 @@ class store : public std::enable_shared_from_this<store> {
 
   blackboard_options opts_;
 
-  mutable std::shared_mutex state_mu_;
+  mutable reader_lock state_mu_;
   std::map<std::string_view, std::unique_ptr<key_record>, std::less<>> index_;
-  std::unordered_map<std::string_view, key_record*> hash_;
+  key_table table_;
   std::deque<record_ptr> history_;  // history_[i] is revision hist_base_ + i
   std::uint64_t hist_base_ = 1;
   std::atomic<std::uint64_t> rev_{0};
@@ -128,6 +172,11 @@ class store : public std::enable_shared_from_this<store> {
   std::unordered_map<std::string, std::vector<key_pattern>> agents_;
   std::vector<std::shared_ptr<watcher>> watchers_;
   std::atomic<bool> closed_{false};
+  // Scratch space reused by every promotion (guarded by commit_mu_).
+  std::vector<std::size_t> order_;
+  std::vector<key_effect> effects_;
+  std::vector<version_ptr> versions_;
+  std::vector<std::unique_ptr<key_record>> fresh_;
 };
 
 }  // namespace agora::bb::detail

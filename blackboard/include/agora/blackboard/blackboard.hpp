@@ -117,11 +117,16 @@ class blackboard {
   /// errc::type_mismatch, errc::contract_violation, errc::compacted (snapshot
   /// older than the compaction point, when serializable), errc::conflict.
   result<commit_result> promote(const scratchpad& sp, const promote_options& opts = {});
+  /// The same, taking the staged values instead of copying them: cheaper for
+  /// large values. The scratchpad is consumed whatever the outcome.
+  result<commit_result> promote(scratchpad&& sp, const promote_options& opts = {});
   /// The same for a promotion built elsewhere (for example received from
   /// another process); every field is validated, with errc::invalid_key,
   /// errc::invalid_value, errc::invalid_argument and errc::future_revision
   /// added to the errors above.
   result<commit_result> promote(const promotion& p, const promote_options& opts = {});
+  /// The same, taking the values out of `p`; `p` is consumed whatever the outcome.
+  result<commit_result> promote(promotion&& p, const promote_options& opts = {});
 
   /// Committed transactions with from <= revision <= to, in order, each
   /// reduced to its changes under `prefix` (records with none are left out).
@@ -155,6 +160,8 @@ class blackboard {
   status register_agent(std::string_view agent, const std::vector<std::string>& write_patterns);
 
  private:
+  result<commit_result> promote_scratchpad(const scratchpad& sp, scratchpad* movable,
+                                           const promote_options& opts);
   std::shared_ptr<detail::store> store_;
 };
 
