@@ -27,12 +27,14 @@ status check_chars(std::string_view key, const char* what) {
   return {};
 }
 
-status check_segments(std::string_view key, const char* what) {
+// `shown` is what the caller passed, quoted in the message.
+status check_segments(std::string_view key, const char* what, std::string_view shown = {}) {
+  if (shown.empty()) shown = key;
   if (key.front() == '/' || key.back() == '/' || key.find("//") != std::string_view::npos)
     return error{errc::invalid_key,
-                 std::string(what) + " " + quote(key) +
+                 std::string(what) + " " + quote(shown) +
                      " has an empty segment (leading, trailing or doubled '/')",
-                 std::string(key)};
+                 std::string(shown)};
   return {};
 }
 
@@ -79,11 +81,12 @@ status validate_prefix(std::string_view prefix, std::size_t max_key_bytes) {
   if (p.empty())
     return error{errc::invalid_key, "prefix " + quote(prefix) + " has an empty segment",
                  std::string(prefix)};
-  if (auto s = check_segments(p, "prefix"); !s) return s;
-  return check_chars(p, "prefix");
+  if (auto s = check_segments(p, "prefix", prefix); !s) return s;
+  return check_chars(prefix, "prefix");
 }
 
 bool key_in_prefix(std::string_view key, std::string_view prefix) noexcept {
+  prefix = normalize_prefix(prefix);
   if (prefix.empty()) return true;
   if (key.size() < prefix.size() || key.compare(0, prefix.size(), prefix) != 0) return false;
   return key.size() == prefix.size() || key[prefix.size()] == '/';

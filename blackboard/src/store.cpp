@@ -420,12 +420,12 @@ result<commit_result> store::promote(
                                         std::to_string(p.base_revision) +
                                         " is below the compaction point " + std::to_string(c) +
                                         "; its reads cannot be validated"};
+    auto check_point = [&](std::string_view key) {
+      const key_record* rec = find(key);
+      if (latest_mod(rec) > p.base_revision)
+        conflicts.push_back({std::string(key), seen_at_base(rec), live_mod(rec), {}});
+    };
     if (p.base_revision < cur) {
-      auto check_point = [&](std::string_view key) {
-        const key_record* rec = find(key);
-        if (latest_mod(rec) > p.base_revision)
-          conflicts.push_back({std::string(key), seen_at_base(rec), live_mod(rec), {}});
-      };
       if (point_reads) {
         for (const auto& [key, mod] : *point_reads) check_point(key);
       } else {
@@ -444,6 +444,14 @@ result<commit_result> store::promote(
           if (latest_mod(&rec) > p.base_revision)
             conflicts.push_back({rec.key, seen_at_base(&rec), live_mod(&rec), std::string(pre)});
         });
+      }
+    }
+    // A promotion built elsewhere may claim reads its base never showed.
+    if (!point_reads) {
+      for (const auto& r : p.reads) {
+        const key_record* rec = find(r.key);
+        if (latest_mod(rec) <= p.base_revision && seen_at_base(rec) != r.mod_revision)
+          conflicts.push_back({r.key, r.mod_revision, live_mod(rec), {}});
       }
     }
   }
