@@ -12,9 +12,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <set>
@@ -32,16 +36,17 @@ namespace {
 namespace bb = agora::bb;
 using bb::json;
 
-// Scales every count in this file. 1 keeps the file under ~20 s in a
-// RelWithDebInfo build and under ~2 min under AddressSanitizer on two cores.
-constexpr int k_scale = 1;
+// Scales every count in this file. Races show up more often with more
+// rounds; at 4 the file takes about 1 s in a RelWithDebInfo build and 5 s
+// under AddressSanitizer on two cores (budgets: 20 s and 2 min).
+constexpr int k_scale = 4;
 
 constexpr std::uint64_t k_default_seed = 20240611;
 constexpr int k_workers = 4;
 constexpr int k_attempts_per_worker = 3000 * k_scale;
 constexpr int k_counter_keys = 16;
 constexpr std::size_t k_log_reset_size = 64;  // logs are reset beyond this many elements
-constexpr std::size_t k_max_snapshot_records = 3000 * k_scale;
+constexpr std::size_t k_max_snapshot_records = 5000 * k_scale;
 
 constexpr int k_tellers = 4;
 constexpr int k_transfers_per_teller = 2000 * k_scale;
@@ -50,6 +55,8 @@ constexpr std::int64_t k_initial_balance = 100;
 constexpr std::int64_t k_bank_total = k_accounts * k_initial_balance;
 
 constexpr std::size_t k_problems_shown = 25;
+// Below the 300 s ctest timeout, far above the ~2 min an ASan build needs.
+constexpr std::chrono::seconds k_watchdog_limit{240};
 
 // --- Seed -------------------------------------------------------------------
 
@@ -65,11 +72,67 @@ std::optional<std::uint64_t> test_seed() {
   return static_cast<std::uint64_t>(v);
 }
 
+// --- Watchdog ---------------------------------------------------------------
+
+/// A hung promote() or next() cannot be interrupted, and a test killed by
+/// ctest's timeout prints nothing. Past its limit the watchdog prints the
+/// seed and the phase the test was in, then aborts.
+class watchdog {
+ public:
+  watchdog(std::uint64_t seed, std::chrono::seconds limit)
+      : thread_([this, seed, limit] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (cv_.wait_for(lock, limit, [this] { return done_; }))
+            return;
+          std::fprintf(stderr,
+                       "concurrency_test: still %s after %lld s; hung? seed %llu "
+                       "(rerun with AGORA_TEST_SEED=%llu)\n",
+                       phase_.load(), static_cast<long long>(limit.count()),
+                       static_cast<unsigned long long>(seed),
+                       static_cast<unsigned long long>(seed));
+          std::fflush(stderr);
+          std::abort();
+        }) {}
+
+  ~watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  watchdog(const watchdog&) = delete;
+  watchdog& operator=(const watchdog&) = delete;
+
+  /// What the test is doing now; a string literal.
+  void phase(const char* what) { phase_.store(what); }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::atomic<const char*> phase_{"starting"};
+  std::thread thread_;  // last: starts once everything above exists
+};
+
 // --- Keys -------------------------------------------------------------------
+// Counters live under "c/k"; "m/**" is declared mergeable, so appends and
+// merges there never conflict, while those onto the "c/..." twins read the key.
+
+constexpr const char* k_counters = "c/k";
+constexpr const char* k_plain_log = "c/log/n";
+constexpr const char* k_plain_map = "c/merge/n";
+constexpr const char* k_mergeable_pattern = "m/**";
+constexpr const char* k_mergeable_log = "m/log";
+constexpr const char* k_mergeable_map = "m/merge";
 
 std::string counter_key(int i) {
-  std::string s = std::to_string(i);
-  return "c/k/" + std::string(2 - std::min<std::size_t>(2, s.size()), '0') + s;
+  std::string n = std::to_string(i);
+  if (n.size() < 2)
+    n.insert(0, 2 - n.size(), '0');
+  return std::string(k_counters) + "/" + n;
 }
 
 std::string account_key(int i) { return "bank/acct/" + std::to_string(i); }
@@ -120,6 +183,25 @@ std::string describe(const std::vector<observed>& v) {
   for (const observed& o : v)
     s += (s.size() > 1 ? ", " : "") + describe(o);
   return s + "]";
+}
+
+/// The keys on which two key-ordered listings differ, e.g.
+/// "'c/k/03'=4@17 vs 'c/k/03'=5@21; 'c/k/09' absent vs 'c/k/09'=0@30".
+std::string describe_difference(const std::vector<observed>& a, const std::vector<observed>& b) {
+  std::map<std::string, std::pair<const observed*, const observed*>> by_key;
+  for (const observed& o : a)
+    by_key[o.key].first = &o;
+  for (const observed& o : b)
+    by_key[o.key].second = &o;
+  std::string s;
+  for (const auto& [key, pair] : by_key) {
+    observed absent{key, false, nullptr, 0};
+    const observed& x = pair.first ? *pair.first : absent;
+    const observed& y = pair.second ? *pair.second : absent;
+    if (!(x == y))
+      s += (s.empty() ? "" : "; ") + describe(x) + " vs " + describe(y);
+  }
+  return s.empty() ? "same keys, different order" : s;
 }
 
 std::vector<observed> observe_all(const std::vector<bb::entry>& entries) {
@@ -307,12 +389,12 @@ class worker {
         return true;
       }
       case action::prefix_sum: {
-        auto l = sp.list("c/k");
+        auto l = sp.list(k_counters);
         if (!l) {
-          problem("list 'c/k': " + to_string(l.error()));
+          problem(std::string("list '") + k_counters + "': " + to_string(l.error()));
           return false;
         }
-        a.ranges.push_back({"c/k", observe_all(*l)});
+        a.ranges.push_back({k_counters, observe_all(*l)});
         std::int64_t sum = 0;
         for (const observed& o : a.ranges.back().entries)
           sum += as_counter(o);
@@ -331,20 +413,20 @@ class worker {
         return seen->exists ? stage_erase(sp, a, key) : stage_put(sp, a, key, 0);
       }
       case action::append_log:
-        return chance(0.5) ? stage_log_append(sp, a, "m/log", true, i)
-                           : stage_log_append(sp, a, "c/log/n", false, i);
+        return chance(0.5) ? stage_log_append(sp, a, k_mergeable_log, true, i)
+                           : stage_log_append(sp, a, k_plain_log, false, i);
       case action::merge_map: {
         json patch = {{"t" + std::to_string(id_), i}};
         if (chance(0.2))
           patch["t" + std::to_string((id_ + 1) % k_workers)] = nullptr;  // removes a field
         if (chance(0.5))
-          return stage_merge(sp, a, "m/merge", std::move(patch));
-        auto cur = peek(sp, "c/merge/n");
+          return stage_merge(sp, a, k_mergeable_map, std::move(patch));
+        auto cur = peek(sp, k_plain_map);
         if (!cur)
           return false;
         a.reads.push_back(*cur);  // a merge onto a non-mergeable key reads it
         patch["last"] = id_;
-        return stage_merge(sp, a, "c/merge/n", std::move(patch));
+        return stage_merge(sp, a, k_plain_map, std::move(patch));
       }
       case action::compare_and_swap: {
         std::string key = counter_key(pick(k_counter_keys));
@@ -362,7 +444,7 @@ class worker {
         return stage_put(sp, a, "o/blind/" + std::to_string(pick(4)), {{"t", id_}, {"i", i}});
       case action::rmw_and_append:
         return increment(sp, a, counter_key(pick(k_counter_keys))) &&
-               stage_append(sp, a, "m/log", id_ * 1000000 + i);
+               stage_append(sp, a, k_mergeable_log, id_ * 1000000 + i);
     }
     return false;
   }
@@ -372,9 +454,8 @@ class worker {
       return;
     bb::promotion p = sp.to_promotion();
     for (const observed& o : a.reads) {
-      bool implicit = o.key == "c/log/n" || o.key == "c/merge/n";
-      if (implicit)
-        continue;  // implicit reads may be recorded at promotion instead
+      if (o.key == k_plain_log || o.key == k_plain_map)
+        continue;  // implicit reads of merge/append may be recorded at promotion instead
       auto it = std::find_if(p.reads.begin(), p.reads.end(),
                              [&](const bb::key_revision& r) { return r.key == o.key; });
       if (it == p.reads.end() || it->mod_revision != o.mod_revision)
@@ -386,6 +467,7 @@ class worker {
   }
 
   void one(int i) {
+    // Relative weights, in the order of enum action.
     static const std::discrete_distribution<int>::param_type weights{30, 15, 10, 15, 10, 8, 5, 7};
     std::discrete_distribution<int> pick_action(weights);
     auto act = static_cast<action>(pick_action(rng_));
@@ -413,6 +495,10 @@ class worker {
     check_recorded_reads(*sp, a);
     if (chance(0.05))
       a.txn_id = author_ + "/" + std::to_string(i);
+    // On two cores the threads otherwise run long stretches alone; giving up
+    // the CPU between reading and promoting lets others commit in between.
+    if (chance(0.25))
+      std::this_thread::yield();
 
     bb::promote_options opts;
     opts.txn_id = a.txn_id;
@@ -505,22 +591,19 @@ class key_timelines {
   }
 
   std::uint64_t mod_at(const std::string& key, std::uint64_t rev) const {
-    auto it = writes_.find(key);
-    if (it == writes_.end())
+    const auto* w = writes(key);
+    if (w == nullptr)
       return 0;
-    std::uint64_t mod = 0;
-    for (const auto& [at, after] : it->second)
-      if (at <= rev)
-        mod = after;
-    return mod;
+    auto it = first_after(*w, rev);
+    return it == w->begin() ? 0 : std::prev(it)->second;
   }
 
   bool changed_in(const std::string& key, std::uint64_t after, std::uint64_t up_to) const {
-    auto it = writes_.find(key);
-    if (it == writes_.end())
+    const auto* w = writes(key);
+    if (w == nullptr)
       return false;
-    return std::any_of(it->second.begin(), it->second.end(),
-                       [&](const auto& w) { return w.first > after && w.first <= up_to; });
+    auto it = first_after(*w, after);
+    return it != w->end() && it->first <= up_to;
   }
 
   /// True when some revision in [lo, hi] shows `key` at mod_revision `mod`.
@@ -528,12 +611,13 @@ class key_timelines {
                         std::uint64_t hi) const {
     if (mod_at(key, lo) == mod)
       return true;
-    auto it = writes_.find(key);
-    if (it == writes_.end())
+    const auto* w = writes(key);
+    if (w == nullptr)
       return false;
-    return std::any_of(it->second.begin(), it->second.end(), [&](const auto& w) {
-      return w.first > lo && w.first <= hi && w.second == mod;
-    });
+    for (auto it = first_after(*w, lo); it != w->end() && it->first <= hi; ++it)
+      if (it->second == mod)
+        return true;
+    return false;
   }
 
   std::vector<std::string> keys_in(const std::string& prefix) const {
@@ -545,7 +629,18 @@ class key_timelines {
   }
 
  private:
-  std::map<std::string, std::vector<std::pair<std::uint64_t, std::uint64_t>>> writes_;
+  using write_list = std::vector<std::pair<std::uint64_t, std::uint64_t>>;  // in revision order
+
+  const write_list* writes(const std::string& key) const {
+    auto it = writes_.find(key);
+    return it == writes_.end() ? nullptr : &it->second;
+  }
+  static write_list::const_iterator first_after(const write_list& w, std::uint64_t rev) {
+    return std::upper_bound(w.begin(), w.end(), rev,
+                            [](std::uint64_t r, const auto& x) { return r < x.first; });
+  }
+
+  std::map<std::string, write_list> writes_;
 };
 
 std::string diff_records(const bb::txn_record& got, const bb::txn_record& want) {
@@ -670,8 +765,8 @@ void check_committed(const attempt& a, const replay_state& before, const bb::txn
   for (const range_read& r : a.ranges) {
     auto now = replay_list(before, r.prefix);
     if (now.size() != r.entries.size() || !std::equal(now.begin(), now.end(), r.entries.begin()))
-      fail("list('" + r.prefix + "') read " + describe(r.entries) +
-           " but the replay before the commit has " + describe(now));
+      fail("list('" + r.prefix + "') differs from the replay before the commit (read vs replay): " +
+           describe_difference(r.entries, now));
   }
   if (rec.author != a.author)
     fail("history says author '" + rec.author + "'");
@@ -831,16 +926,17 @@ TEST_CASE("blackboard concurrent promotions agree with a replay of history",
   auto seed = test_seed();
   REQUIRE(seed.has_value());  // AGORA_TEST_SEED must be a number
   INFO("seed " << *seed << " (rerun with AGORA_TEST_SEED=" << *seed << ")");
+  watchdog guard(*seed, k_watchdog_limit);
 
   bb::blackboard_options options;
   options.watch_buffer = 8;  // small, so a watch not read meanwhile falls behind
   bb::blackboard board(options);
-  REQUIRE(board.declare_mergeable("m/**").ok());
+  REQUIRE(board.declare_mergeable(k_mergeable_pattern).ok());
 
   // Both watches start at revision 1 and so must see everything.
   auto all_watch = board.watch("", 1);
   REQUIRE(all_watch.ok());
-  auto counter_watch = board.watch("c/k", 1);
+  auto counter_watch = board.watch(k_counters, 1);
   REQUIRE(counter_watch.ok());
   bb::watch w_all = std::move(*all_watch);
   bb::watch w_counters = std::move(*counter_watch);
@@ -849,10 +945,10 @@ TEST_CASE("blackboard concurrent promotions agree with a replay of history",
     auto sp = board.begin("setup");
     for (int k = 0; k < k_counter_keys; ++k)
       REQUIRE(sp.put(counter_key(k), 0).ok());
-    REQUIRE(sp.put("c/log/n", json::array()).ok());
-    REQUIRE(sp.put("m/log", json::array()).ok());
-    REQUIRE(sp.put("c/merge/n", json::object()).ok());
-    REQUIRE(sp.put("m/merge", json::object()).ok());
+    REQUIRE(sp.put(k_plain_log, json::array()).ok());
+    REQUIRE(sp.put(k_mergeable_log, json::array()).ok());
+    REQUIRE(sp.put(k_plain_map, json::object()).ok());
+    REQUIRE(sp.put(k_mergeable_map, json::object()).ok());
     auto r = board.promote(sp);
     REQUIRE(r.ok());
     REQUIRE(r->revision == 1);
@@ -898,7 +994,7 @@ TEST_CASE("blackboard concurrent promotions agree with a replay of history",
                                     "): " + to_string(old.error()));
           return;
         }
-        record_list(*old, "c/k");
+        record_list(*old, k_counters);
         std::string key = counter_key(static_cast<int>(rng() % k_counter_keys));
         auto e = old->get(key);
         if (e)
@@ -911,6 +1007,7 @@ TEST_CASE("blackboard concurrent promotions agree with a replay of history",
           record_list(*kept, "");  // the same snapshot, read again after more commits
         kept = s;
       }
+      std::this_thread::yield();  // spread the snapshots over the whole run
     }
   });
 
@@ -927,10 +1024,12 @@ TEST_CASE("blackboard concurrent promotions agree with a replay of history",
     }
   });
 
+  guard.phase("running workers");
   auto started = std::chrono::steady_clock::now();
   for (auto& t : threads)
     t.join();
   workers_done = true;
+  guard.phase("joining the reader and the watcher");
   reader.join();
   watcher.join();
   auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -947,6 +1046,7 @@ TEST_CASE("blackboard concurrent promotions agree with a replay of history",
   problems.insert(problems.end(), reader_problems.begin(), reader_problems.end());
   problems.insert(problems.end(), watcher_problems.begin(), watcher_problems.end());
 
+  guard.phase("checking history");
   const std::uint64_t latest = board.revision();
   auto hist = board.history(1, latest);
   REQUIRE(hist.ok());
@@ -994,11 +1094,14 @@ TEST_CASE("blackboard concurrent promotions agree with a replay of history",
     auto [lo, hi] = snapshots_at.equal_range(rec.revision);
     for (auto it = lo; it != hi; ++it) {
       const snapshot_record& s = *it->second;
-      std::vector<observed> want =
-          s.point ? std::vector<observed>{replay_get(state, s.prefix)} : replay_list(state, s.prefix);
-      if (want.size() != s.entries.size() || !std::equal(want.begin(), want.end(), s.entries.begin()))
-        problems.push_back("snapshot at " + std::to_string(s.revision) + (s.point ? " get('" : " list('") +
-                           s.prefix + "') = " + describe(s.entries) + ", replay has " + describe(want));
+      std::vector<observed> want = s.point ? std::vector<observed>{replay_get(state, s.prefix)}
+                                           : replay_list(state, s.prefix);
+      if (want.size() != s.entries.size() ||
+          !std::equal(want.begin(), want.end(), s.entries.begin()))
+        problems.push_back("snapshot at " + std::to_string(s.revision) +
+                           (s.point ? " get('" : " list('") + s.prefix +
+                           "') differs from the replay (read vs replay): " +
+                           describe_difference(s.entries, want));
     }
   }
 
@@ -1009,15 +1112,16 @@ TEST_CASE("blackboard concurrent promotions agree with a replay of history",
 
   // Watches: exactly history filtered by prefix, in order, without gaps or
   // duplicates, whole records.
+  guard.phase("draining watches");
   std::vector<bb::txn_record> all_events;
   auto want_all = filter(history, "");
-  auto want_counters = filter(history, "c/k");
+  auto want_counters = filter(history, k_counters);
   drain(w_all, want_all.empty() ? 0 : want_all.back().revision, all_events, "watch('')", problems);
   drain(w_counters, want_counters.empty() ? 0 : want_counters.back().revision, counter_events,
         "watch('c/k')", problems);
   check_stream("watch('')", all_events, want_all, problems);
   check_stream("watch('c/k')", counter_events, want_counters, problems);
-  auto prefixed = board.history(1, latest, "c/k");
+  auto prefixed = board.history(1, latest, k_counters);
   REQUIRE(prefixed.ok());
   check_stream("history(1, latest, 'c/k')", *prefixed, want_counters, problems);
 
@@ -1038,6 +1142,7 @@ TEST_CASE("blackboard bank transfers keep the total at every revision",
   auto seed = test_seed();
   REQUIRE(seed.has_value());  // AGORA_TEST_SEED must be a number
   INFO("seed " << *seed << " (rerun with AGORA_TEST_SEED=" << *seed << ")");
+  watchdog guard(*seed, k_watchdog_limit);
 
   bb::blackboard board;
   {
@@ -1074,9 +1179,10 @@ TEST_CASE("blackboard bank transfers keep the total at every revision",
       std::string author = "bank/teller/" + std::to_string(t);
       for (int n = 0; n < k_transfers_per_teller; ++n) {
         int from = static_cast<int>(rng() % k_accounts);
-        int to = static_cast<int>((static_cast<std::uint64_t>(from) + 1 + rng() % (k_accounts - 1)) %
-                                  k_accounts);
-        std::int64_t amount = 1 + static_cast<std::int64_t>(rng() % 50);
+        // Any account but `from`.
+        auto step = 1 + rng() % (k_accounts - 1);
+        int to = static_cast<int>((static_cast<std::uint64_t>(from) + step) % k_accounts);
+        std::int64_t amount = 1 + static_cast<std::int64_t>(rng() % 30);
         for (;;) {  // retry until it commits or is declined
           auto sp = board.begin(author);
           auto a = sp.get(account_key(from));
@@ -1096,6 +1202,8 @@ TEST_CASE("blackboard bank transfers keep the total at every revision",
             log.problems.push_back(author + ": put failed");
             return;
           }
+          if (rng() % 4 == 0)
+            std::this_thread::yield();  // let another teller commit in between
           auto r = board.promote(sp);
           if (r) {
             ++log.committed;
@@ -1139,12 +1247,15 @@ TEST_CASE("blackboard bank transfers keep the total at every revision",
                                        std::to_string(sum) + " in " + std::to_string(l->size()) +
                                        " accounts");
         ++sums_checked[r];
+        std::this_thread::yield();  // don't starve the tellers on two cores
       }
     });
 
+  guard.phase("running tellers");
   for (auto& t : threads)
     t.join();
   done = true;
+  guard.phase("checking history");
   for (auto& r : readers)
     r.join();
 
