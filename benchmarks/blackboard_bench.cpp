@@ -4,7 +4,8 @@
 //
 // Cases: uncontended promotions (disjoint keys; 1 and 2 threads), a contended
 // hot key (get+put versus merge onto a mergeable key), snapshot point reads
-// (1 and 2 threads over 100k keys), and watch delivery latency. Every figure
+// (1 and 2 threads over 100k keys, where every read misses the CPU caches,
+// and 1 thread over 1k keys, which fit in them), and watch delivery latency. Every figure
 // is the median of N >= 5 repetitions (default 5); the table shows min and max.
 // The last line of output is one JSON object for machines.
 
@@ -38,6 +39,7 @@ using steady = std::chrono::steady_clock;
 constexpr double k_target_promotions_per_s = 1e6;
 constexpr double k_target_reads_per_s = 5e6;
 constexpr int k_read_keys = 100000;
+constexpr int k_cached_read_keys = 1000;
 
 struct settings {
   bool quick = false;
@@ -197,9 +199,9 @@ struct read_fixture {
   bb::blackboard board;
   std::vector<std::string> keys;
 
-  read_fixture() {
-    keys.reserve(k_read_keys);
-    for (int i = 0; i < k_read_keys; ++i)
+  explicit read_fixture(int count) {
+    keys.reserve(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i)
       keys.push_back("bench/read/" + std::to_string(i));
     const std::size_t batch = board.options().limits.max_ops_per_txn;
     for (std::size_t i = 0; i < keys.size(); i += batch) {
@@ -337,9 +339,9 @@ void print_table(const std::vector<figure>& figures, const json& m, const settin
   std::printf("blackboard_bench: %s, %d cores, %s; %d repetitions%s\n",
               m["cpu"].get<std::string>().c_str(), m["cores"].get<int>(),
               m["kernel"].get<std::string>().c_str(), s.reps, s.quick ? " (quick)" : "");
-  std::printf("%-36s %-14s %10s %10s %10s %-10s %10s %7s\n", "case", "metric", "median", "min",
+  std::printf("%-44s %-14s %10s %10s %10s %-10s %10s %7s\n", "case", "metric", "median", "min",
               "max", "unit", "target", "ratio");
-  std::printf("%s\n", std::string(114, '-').c_str());
+  std::printf("%s\n", std::string(122, '-').c_str());
   for (const figure& f : figures) {
     std::string target = f.baseline ? human(*f.baseline) : "-";
     std::string ratio = "-";
@@ -348,7 +350,7 @@ void print_table(const std::vector<figure>& figures, const json& m, const settin
       std::snprintf(buf, sizeof buf, "%.2f", f.median() / *f.baseline);
       ratio = buf;
     }
-    std::printf("%-36s %-14s %10s %10s %10s %-10s %10s %7s\n", f.case_name.c_str(),
+    std::printf("%-44s %-14s %10s %10s %10s %-10s %10s %7s\n", f.case_name.c_str(),
                 f.metric.c_str(), human(f.median()).c_str(), human(f.min()).c_str(),
                 human(f.max()).c_str(), f.unit.c_str(), target.c_str(), ratio.c_str());
   }
@@ -410,8 +412,9 @@ int main(int argc, char** argv) {
   figure hot_a{"hot key get+put, 2 threads", "abort rate", "fraction", std::nullopt, {}};
   figure mrg_c{"hot key merge (mergeable), 2 threads", "commits/s", "1/s", std::nullopt, {}};
   figure mrg_a{"hot key merge (mergeable), 2 threads", "abort rate", "fraction", std::nullopt, {}};
-  figure rd1{"snapshot point reads, 1 thread", "reads/s", "1/s", k_target_reads_per_s, {}};
-  figure rd2{"snapshot point reads, 2 threads", "reads/s", "1/s", k_target_reads_per_s, {}};
+  figure rd1{"snapshot point reads, 100k keys, 1 thread", "reads/s", "1/s", k_target_reads_per_s, {}};
+  figure rd2{"snapshot point reads, 100k keys, 2 threads", "reads/s", "1/s", k_target_reads_per_s, {}};
+  figure rdc{"snapshot point reads, 1k keys, 1 thread", "reads/s", "1/s", k_target_reads_per_s, {}};
   figure lat50{"watch delivery latency", "median", "us", std::nullopt, {}};
   figure lat99{"watch delivery latency", "p99", "us", std::nullopt, {}};
 
@@ -426,10 +429,12 @@ int main(int argc, char** argv) {
     mrg_a.samples.push_back(mc.abort_rate);
   }
   {
-    read_fixture fixture;  // loaded once; every repetition reads one snapshot of it
+    read_fixture fixture(k_read_keys);  // loaded once; every repetition reads one snapshot of it
+    read_fixture cached(k_cached_read_keys);
     for (int r = 0; r < s.reps; ++r) {
       rd1.samples.push_back(point_reads_per_s(fixture, 1, reads));
       rd2.samples.push_back(point_reads_per_s(fixture, 2, reads));
+      rdc.samples.push_back(point_reads_per_s(cached, 1, reads));
     }
   }
   for (int r = 0; r < s.reps; ++r) {
@@ -438,7 +443,7 @@ int main(int argc, char** argv) {
     lat99.samples.push_back(l.p99_us);
   }
 
-  std::vector<figure> figures{unc1, unc2, hot_c, hot_a, mrg_c, mrg_a, rd1, rd2, lat50, lat99};
+  std::vector<figure> figures{unc1, unc2, hot_c, hot_a, mrg_c, mrg_a, rd1, rd2, rdc, lat50, lat99};
   json m = machine();
   print_table(figures, m, s);
   std::cout << to_json(figures, m).dump() << std::endl;

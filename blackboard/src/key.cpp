@@ -50,21 +50,24 @@ status check_length(std::string_view key, std::size_t max_key_bytes, const char*
 }  // namespace
 
 status validate_key(std::string_view key, std::size_t max_key_bytes) {
+  // Fast path: printable ASCII and no empty segment.
+  const std::size_t n = key.size();
+  if (n != 0 && n <= max_key_bytes && key.front() != '/' && key.back() != '/') {
+    bool plain = true;
+    char prev = 0;
+    for (char ch : key) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c < 0x20 || c > 0x7e || (ch == '/' && prev == '/')) {
+        plain = false;
+        break;
+      }
+      prev = ch;
+    }
+    if (plain) return {};
+  }
+  // Anything unusual: the precise checks, which also word the message.
   if (key.empty()) return error{errc::invalid_key, "key is empty"};
   if (auto s = check_length(key, max_key_bytes, "key"); !s) return s;
-  // One pass over the bytes for the common case (printable ASCII, no empty
-  // segment); anything unusual goes to the precise checks for the message.
-  bool plain = key.front() != '/' && key.back() != '/';
-  char prev = 0;
-  for (char ch : key) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c >= 0x7f || (ch == '/' && prev == '/')) {
-      plain = false;
-      break;
-    }
-    prev = ch;
-  }
-  if (plain) return {};
   if (auto s = check_segments(key, "key"); !s) return s;
   return check_chars(key, "key");
 }

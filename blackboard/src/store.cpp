@@ -81,6 +81,12 @@ std::string conflict_message(const std::vector<key_conflict>& cs, std::uint64_t 
 
 }  // namespace
 
+key_record::key_record(std::string_view k)
+    : key_len(static_cast<std::uint32_t>(k.size())), hash(key_hash(k)) {
+  if (k.size() <= small_key_bytes) k.copy(small_key, k.size());
+  else big_key = std::string(k);
+}
+
 const version_ptr* key_record::at(std::uint64_t rev) const noexcept {
   if (latest && latest->mod_revision <= rev) return &latest;
   auto it = std::upper_bound(older.begin(), older.end(), rev,
@@ -117,7 +123,7 @@ key_record* key_table::find(std::string_view key, std::size_t hash) const noexce
   for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
     const slot& s = slots_[i];
     if (!s.rec) return nullptr;
-    if (s.hash == hash && s.rec->key == key) return s.rec;
+    if (s.hash == hash && s.rec->key() == key) return s.rec;
   }
 }
 
@@ -442,7 +448,7 @@ result<commit_result> store::promote(
         std::string_view pre = normalize_prefix(range);
         for_each_in_prefix(index_, pre, [&](const key_record& rec) {
           if (latest_mod(&rec) > p.base_revision)
-            conflicts.push_back({rec.key, seen_at_base(&rec), live_mod(&rec), std::string(pre)});
+            conflicts.push_back({std::string(rec.key()), seen_at_base(&rec), live_mod(&rec), std::string(pre)});
         });
       }
     }
@@ -506,9 +512,7 @@ result<commit_result> store::promote(
     rec->changes.push_back(change{fx.last_kind, entry{v}});
     versions.push_back(std::move(v));
     if (!fx.rec) {
-      auto kr = std::make_unique<key_record>();
-      kr->key = std::string(fx.key);
-      kr->hash = key_hash(kr->key);
+      auto kr = std::make_unique<key_record>(fx.key);
       fresh[versions.size() - 1] = std::move(kr);
     }
   }
@@ -524,7 +528,7 @@ result<commit_result> store::promote(
       key_record* kr;
       if (fresh[i]) {
         kr = fresh[i].get();
-        std::string_view k(kr->key);
+        std::string_view k = kr->key();
         index_.emplace(k, std::move(fresh[i]));
         table_.insert(kr);
       } else {
@@ -595,7 +599,7 @@ void store::compact_locked(std::uint64_t rev) {
         key_record* kr = table_.find(c.after.key(), key_hash(c.after.key()));
         if (!kr || kr->compact(rev)) continue;
         table_.erase(kr);
-        auto it = index_.find(std::string_view(kr->key));
+        auto it = index_.find(kr->key());
         dead.push_back(std::move(it->second));
         index_.erase(it);
       }

@@ -29,14 +29,24 @@ namespace agora::bb::detail {
 using version_ptr = std::shared_ptr<const version_data>;
 using record_ptr = std::shared_ptr<const txn_record>;
 
-/// All versions of one key still needed. The newest is kept inline, so a
-/// read of the latest revision touches one record and one version.
-struct key_record {
-  std::string key;
+/// All versions of one key still needed. A point read of the latest
+/// revision touches the first cache line only: the newest version and, for
+/// keys up to 44 bytes, the key itself.
+struct alignas(64) key_record {
+  static constexpr std::size_t small_key_bytes = 44;
+
+  version_ptr latest;  // never null once linked
+  std::uint32_t key_len = 0;
+  char small_key[small_key_bytes] = {};
+  std::string big_key;  // keys longer than small_key_bytes
   std::size_t hash = 0;
-  version_ptr latest;                                         // never null once linked
   std::vector<std::pair<std::uint64_t, version_ptr>> older;  // (mod_revision, data), ascending
 
+  explicit key_record(std::string_view k);
+  std::string_view key() const noexcept {
+    return key_len <= small_key_bytes ? std::string_view(small_key, key_len)
+                                      : std::string_view(big_key);
+  }
   const version_data* newest() const noexcept { return latest.get(); }
   /// The version visible at `rev`, or null.
   const version_ptr* at(std::uint64_t rev) const noexcept;
