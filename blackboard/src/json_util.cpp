@@ -106,15 +106,21 @@ struct walker {
     return std::nullopt;
   }
 
+  // Entering an object or array one level below `depth`.
+  std::optional<error> enter(std::size_t depth) {
+    if (depth + 1 > lim.max_depth)
+      return fail(errc::limit_exceeded, "nesting depth " + std::to_string(depth + 1) +
+                                            " is over the limit max_depth=" +
+                                            std::to_string(lim.max_depth));
+    max_depth_seen = std::max(max_depth_seen, depth + 1);
+    size += 2;
+    return std::nullopt;
+  }
+
   std::optional<error> walk(const json& v, std::size_t depth) {
     switch (v.type()) {
       case json::value_t::object: {
-        if (depth + 1 > lim.max_depth)
-          return fail(errc::limit_exceeded, "nesting depth " + std::to_string(depth + 1) +
-                                                " is over the limit max_depth=" +
-                                                std::to_string(lim.max_depth));
-        max_depth_seen = std::max(max_depth_seen, depth + 1);
-        size += 2;
+        if (auto e = enter(depth)) return e;
         for (auto it = v.begin(); it != v.end(); ++it) {
           path.push_back(it.key());
           if (auto e = string_ok(it.key())) return e;
@@ -125,12 +131,7 @@ struct walker {
         break;
       }
       case json::value_t::array: {
-        if (depth + 1 > lim.max_depth)
-          return fail(errc::limit_exceeded, "nesting depth " + std::to_string(depth + 1) +
-                                                " is over the limit max_depth=" +
-                                                std::to_string(lim.max_depth));
-        max_depth_seen = std::max(max_depth_seen, depth + 1);
-        size += 2;
+        if (auto e = enter(depth)) return e;
         std::size_t i = 0;
         for (const auto& el : v) {
           path.push_back(std::to_string(i++));
@@ -174,6 +175,37 @@ result<value_shape> check_value(const json& v, std::string_view key, const limit
   walker w{key, lim, what, 0, 0, {}};
   if (auto e = w.walk(v, 0)) return std::move(*e);
   return value_shape{w.size, w.max_depth_seen};
+}
+
+status check_staged(op_kind kind, std::string_view key, const json& value, const limits& lim) {
+  switch (kind) {
+    case op_kind::put:
+      if (auto s = check_value(value, key, lim); !s) return s.error();
+      return {};
+    case op_kind::merge:
+      if (!value.is_object())
+        return error{errc::invalid_argument,
+                     "merge patch for key " + quote_for_message(key) + " is " + type_name(value) +
+                         ", not an object (use put to replace a value)",
+                     std::string(key)};
+      if (auto s = check_value(value, key, lim, "merge patch"); !s) return s.error();
+      return {};
+    case op_kind::append:
+      if (auto s = check_value(value, key, lim, "element"); !s) return s.error();
+      return {};
+    case op_kind::erase:
+      return {};
+  }
+  return error{errc::invalid_argument,
+               "operation on key " + quote_for_message(key) + " has an unknown kind",
+               std::string(key)};
+}
+
+error not_an_array(std::string_view key, const json& current) {
+  return error{errc::type_mismatch,
+               "cannot append to key " + quote_for_message(key) + ": its value is " +
+                   type_name(current) + ", not an array",
+               std::string(key)};
 }
 
 void apply_merge_patch(json& target, const json& patch) {

@@ -34,6 +34,13 @@ struct value_shape {
 result<value_shape> check_value(const json& v, std::string_view key, const limits& lim,
                                 const char* what = "value");
 
+/// Checks the argument of one staged operation: a put's value, a merge
+/// patch (must be an object), an append's element.
+status check_staged(op_kind kind, std::string_view key, const json& value, const limits& lim);
+
+/// errc::type_mismatch for an append onto `current`, which is not an array.
+error not_an_array(std::string_view key, const json& current);
+
 /// Applies an RFC 7386 JSON Merge Patch to `target` in place.
 void apply_merge_patch(json& target, const json& patch);
 

@@ -52,11 +52,7 @@ result<entry> scratchpad::view(std::string_view key, bool record) {
       detail::apply_merge_patch(value, op.value);
     } else if (op.kind == op_kind::append) {
       if (!exists) value = json::array();
-      if (!value.is_array())
-        return error{errc::type_mismatch,
-                     "cannot append to key " + detail::quote_for_message(key) +
-                         ": its value is " + detail::type_name(value) + ", not an array",
-                     std::string(key)};
+      if (!value.is_array()) return detail::not_an_array(key, value);
       value.push_back(op.value);
     }
     exists = true;
@@ -104,34 +100,15 @@ status scratchpad::stage(op_kind kind, std::string_view key, json value) {
                      std::to_string(limits_.max_ops_per_txn) + " operations (key " +
                      detail::quote_for_message(key) + ")",
                  std::string(key)};
-  switch (kind) {
-    case op_kind::put:
-      if (auto s = detail::check_value(value, key, limits_); !s) return s.error();
-      break;
-    case op_kind::merge:
-      if (!value.is_object())
-        return error{errc::invalid_argument,
-                     "merge patch for key " + detail::quote_for_message(key) + " is " +
-                         detail::type_name(value) + ", not an object (use put to replace a value)",
-                     std::string(key)};
-      if (auto s = detail::check_value(value, key, limits_, "merge patch"); !s) return s.error();
-      break;
-    case op_kind::append: {
-      if (auto s = detail::check_value(value, key, limits_, "element"); !s) return s.error();
-      // Refuse now what the snapshot already shows cannot work.
-      auto cur = view(key, false);
-      if (!cur) return cur.error();
-      if (cur->exists() && !cur->value().is_array())
-        return error{errc::type_mismatch,
-                     "cannot append to key " + detail::quote_for_message(key) +
-                         ": its value is " + detail::type_name(cur->value()) + ", not an array",
-                     std::string(key)};
-      break;
-    }
-    case op_kind::erase:
-      value = nullptr;
-      break;
+  if (auto s = detail::check_staged(kind, key, value, limits_); !s) return s;
+  if (kind == op_kind::append) {
+    // Refuse now what the snapshot already shows cannot work.
+    auto cur = view(key, false);
+    if (!cur) return cur.error();
+    if (cur->exists() && !cur->value().is_array())
+      return detail::not_an_array(key, cur->value());
   }
+  if (kind == op_kind::erase) value = nullptr;
   p_.ops.push_back(staged_op{kind, std::string(key), std::move(value)});
   return {};
 }

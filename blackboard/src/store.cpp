@@ -244,30 +244,7 @@ status store::validate_untrusted(const promotion& p) const {
   const limits& lim = opts_.limits;
   for (const auto& op : p.ops) {
     if (auto s = validate_key(op.key, lim.max_key_bytes); !s) return s;
-    switch (op.kind) {
-      case op_kind::put:
-        if (auto s = check_value(op.value, op.key, lim); !s) return std::move(s).take_error();
-        break;
-      case op_kind::merge:
-        if (!op.value.is_object())
-          return error{errc::invalid_argument,
-                       "merge patch for key " + quote_for_message(op.key) + " is " +
-                           type_name(op.value) + ", not an object (use put to replace a value)",
-                       op.key};
-        if (auto s = check_value(op.value, op.key, lim, "merge patch"); !s)
-          return std::move(s).take_error();
-        break;
-      case op_kind::append:
-        if (auto s = check_value(op.value, op.key, lim, "element"); !s)
-          return std::move(s).take_error();
-        break;
-      case op_kind::erase:
-        break;
-      default:
-        return error{errc::invalid_argument,
-                     "operation on key " + quote_for_message(op.key) + " has an unknown kind",
-                     op.key};
-    }
+    if (auto s = check_staged(op.kind, op.key, op.value, lim); !s) return s;
   }
   for (const auto& r : p.reads)
     if (auto s = validate_key(r.key, lim.max_key_bytes); !s) return s;
@@ -380,11 +357,7 @@ result<commit_result> store::promote(
         apply_merge_patch(fx.value, op.value);
       } else {  // append
         if (!fx.exists) fx.value = json::array();
-        if (!fx.value.is_array())
-          return error{errc::type_mismatch,
-                       "cannot append to key " + quote_for_message(key) + ": its value is " +
-                           type_name(fx.value) + ", not an array",
-                       key};
+        if (!fx.value.is_array()) return not_an_array(key, fx.value);
         fx.value.push_back(op.value);
       }
       fx.exists = true;
