@@ -3,9 +3,9 @@
 # (scripts/setup.sh), configures, builds and runs.
 #
 #   ./build.sh demo    build and run the main job (the blackboard tour)
-#   ./build.sh test    build with -Werror and run every test; then build with
-#                      AddressSanitizer + UndefinedBehaviorSanitizer and run
-#                      the blackboard tests again
+#   ./build.sh test    build with -Werror and run every test; then run the
+#                      blackboard tests again under AddressSanitizer +
+#                      UndefinedBehaviorSanitizer, and under ThreadSanitizer
 #   ./build.sh bench   build optimized and run the benchmarks
 #
 # Environment: JOBS (default 2), BUILD_DIR (default build).
@@ -39,6 +39,12 @@ case "$cmd" in
     cmake --build "$build-asan" -j "$jobs" --target blackboard_tests
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
       ctest --test-dir "$build-asan" --output-on-failure -j "$jobs" -R '^blackboard_tests:'
+    echo "== blackboard tests under ThreadSanitizer =="
+    configure "$build-tsan" -DAGORA_WERROR=ON -DAGORA_SANITIZE=thread \
+      -DAGORA_BUILD_EXAMPLES=OFF -DAGORA_BUILD_BENCHMARKS=OFF
+    cmake --build "$build-tsan" -j "$jobs" --target blackboard_tests
+    TSAN_OPTIONS=halt_on_error=1 \
+      ctest --test-dir "$build-tsan" --output-on-failure -j "$jobs" -R '^blackboard_tests:'
     ;;
   bench)
     cmake -S . -B "$build-release" -DCMAKE_BUILD_TYPE=Release -DAGORA_BUILD_TESTS=OFF >/dev/null
