@@ -10,6 +10,7 @@ packages=(
   build-essential cmake ccache pkg-config
   libcaf-dev          # CAF 0.17 (core, io, openssl)
   libssl-dev          # CAF's openssl module links against it
+  openssl             # the CLI makes throwaway certificates for the node tests
   nlohmann-json3-dev
   libcurl4-openssl-dev
   libspdlog-dev
