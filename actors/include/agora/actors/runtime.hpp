@@ -1,0 +1,121 @@
+/// \file runtime.hpp
+/// The actor runtime of one process: a CAF actor_system configured for
+/// Agora, with every message type and error category registered.
+///
+/// ```cpp
+/// agora::actors::runtime_options opts;
+/// opts.worker_threads = 2;
+/// opts.spans_path = "run.spans.jsonl";                 // empty = tracing off
+/// auto rt = agora::actors::runtime::open(opts);        // fails if the file cannot be opened
+/// if (!rt) { std::cerr << to_string(rt.error()); return 1; }
+/// auto board = agora::actors::spawn_blackboard((*rt)->system(),
+///                                              std::make_shared<agora::bb::blackboard>());
+/// caf::scoped_actor self{(*rt)->system()};
+/// self->request(board, (*rt)->request_timeout(), agora::actors::revision_atom::value)
+///   .receive([](std::uint64_t rev) { ... }, [](const caf::error& err) { ... });
+/// caf::anon_send_exit(board, caf::exit_reason::user_shutdown);  // every actor must quit
+/// ```
+///
+/// Lifetime: destroying a runtime destroys its actor_system, which waits
+/// until every actor in it has quit. Send every long-lived actor (the
+/// blackboard actor included) an exit message first, or the destructor
+/// waits forever. The tracer and metrics outlive every actor.
+///
+/// Thread-safety: the accessors may be called from any thread; the
+/// actor_system, tracer and metrics are thread-safe themselves. Construct and
+/// destroy a runtime on one thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "agora/actors/tracing.hpp"
+#include "agora/blackboard/result.hpp"
+
+namespace agora::actors {
+
+/// How a runtime is set up. Every field has a usable default.
+struct runtime_options {
+  /// CAF worker threads ("scheduler.max-threads"). Default: the number of
+  /// hardware threads, at least 1. CAF's own default is max(cores, 4),
+  /// which oversubscribes small machines. 0 counts as 1.
+  std::size_t worker_threads = default_worker_threads();
+
+  /// Loads CAF's middleman (TCP networking), needed to publish actors or
+  /// reach remote ones.
+  bool load_middleman = false;
+
+  /// With the middleman loaded: how often a node sends a heartbeat to every
+  /// connected node ("middleman.heartbeat-interval"). CAF 0.17 disables
+  /// heartbeats by default, so a peer that dies without closing its socket
+  /// (power loss, cable, frozen process) is never noticed. 0 = off.
+  std::chrono::milliseconds heartbeat_interval{1000};
+
+  /// With the middleman loaded: silence after which a connection is declared
+  /// dead ("middleman.connection-timeout"); its actors then send down
+  /// messages, which is how lost agents are noticed. Several heartbeat
+  /// intervals, so one late heartbeat does not drop a healthy peer. CAF 0.17
+  /// disables it by default. 0 = off.
+  std::chrono::milliseconds connection_timeout{5000};
+
+  /// Timeout of every request our actors and helpers make. Finite by rule: a
+  /// message that fails to deserialize remotely gets no reply in CAF 0.17.
+  std::chrono::milliseconds request_timeout{10000};
+
+  /// File spans are appended to as JSON lines; empty = tracing off.
+  std::string spans_path;
+
+  /// Collects per-agent counters (actors::metrics).
+  bool metrics_enabled = false;
+
+  /// std::thread::hardware_concurrency(), at least 1.
+  static std::size_t default_worker_threads() noexcept;
+};
+
+/// Registers everything agora::actors sends — blackboard wire types, agent
+/// and tracing types — and both error categories with `cfg`. A runtime does
+/// this itself; call it when you build your own actor_system_config (it
+/// must happen before the actor_system is constructed, on every node).
+void register_types(caf::actor_system_config& cfg);
+
+/// Owns the actor_system of one process. Not copyable, not movable (actors
+/// hold references to its system).
+class runtime {
+ public:
+  /// Builds and starts the actor system. Never fails: if `spans_path` cannot
+  /// be opened, tracing stays off and tracing_status() says why (use open()
+  /// to fail instead).
+  explicit runtime(runtime_options opts = {});
+
+  /// Like the constructor, but fails with bb::errc::invalid_argument (naming
+  /// the file and the system's reason) when spans_path cannot be opened.
+  static bb::result<std::unique_ptr<runtime>> open(runtime_options opts = {});
+
+  /// Waits for every actor to quit (see the file comment).
+  ~runtime();
+
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  caf::actor_system& system() noexcept;
+  const runtime_options& options() const noexcept;
+  /// options().request_timeout.
+  std::chrono::milliseconds request_timeout() const noexcept;
+  /// The span writer; disabled (every call a no-op) unless spans_path was
+  /// set and could be opened.
+  actors::tracer& tracer() noexcept;
+  /// Per-agent counters; disabled unless metrics_enabled.
+  actors::metrics& metrics() noexcept;
+  /// Whether the tracer opened as asked (ok when tracing was not asked for).
+  const bb::status& tracing_status() const noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace agora::actors
