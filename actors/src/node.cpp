@@ -1361,12 +1361,19 @@ void dpump(dispatcher_pointer self) {
   }
 }
 
+void dremove(dispatcher_pointer self, const caf::actor_addr& addr, const caf::error& reason);
+
 void dadd(dispatcher_pointer self, agent_entry e) {
   auto& st = self->state;
   if (!e.handle || std::string(e.spec.id.type()) != st.type) return;
   const std::string id = e.spec.id.str();
   auto it = st.slots.find(id);
-  if (it != st.slots.end() && it->second.addr == e.handle.address()) return;
+  if (it != st.slots.end()) {
+    if (it->second.addr == e.handle.address()) return;
+    // The id now names another actor: the old one is gone, with its task.
+    dremove(self, it->second.addr,
+            caf::make_error(errc::agent_failed, "agent " + id + " was registered again"));
+  }
   dslot s;
   s.addr = e.handle.address();
   s.entry = std::move(e);

@@ -12,7 +12,7 @@
 /// register_node_types(cfg);                 // the node protocol's types
 /// cfg.load<caf::io::middleman>();
 /// set_failure_detection(cfg, {});           // heartbeats + connection timeout on
-/// if (auto err = enable_tls(cfg, {"node.pem", "node.key", "ca.pem"})) ...
+/// if (auto err = enable_tls(cfg, {"node.pem", "node.key", "ca.pem", ""})) ...
 /// caf::actor_system sys{cfg};
 ///
 /// auto board = std::make_shared<agora::bb::blackboard>();
@@ -36,7 +36,7 @@
 /// auto conn = connect_to_node(sys, co);     // TLS iff enable_tls was called
 /// if (!conn) ...                            // errc::join_refused: token, certificate, TLS
 /// auto a = spawn_remote_agent(sys, conn->board, spec, logic);
-/// if (auto err = register_agents(sys, *conn, {agent_entry{spec, *a}})) ...
+/// if (auto err = register_agents(sys, *conn, {agent_entry{spec, *a, {}, {}}})) ...
 /// ```
 ///
 /// Failure detection. CAF 0.17 sends no heartbeats and never times a
@@ -56,9 +56,14 @@
 /// has the limits (what CAF 0.17 lets us observe, what the token does not
 /// protect).
 ///
-/// Thread-safety: the free functions may be called from any thread that is
-/// not a CAF worker (those that block say so). node is not thread-safe;
-/// the actors are actors.
+/// OpenSSL: node.cpp interposes SSL_read, SSL_write, SSL_accept and
+/// SSL_connect in every program that uses it, to empty OpenSSL's error
+/// queue before each call. Without that, CAF 0.17 with OpenSSL 3 lets one
+/// failed TLS connection close every other (docs/nodes.md, "Security").
+///
+/// Thread-safety: connect_to_node and register_agents block and must not
+/// run on a CAF worker thread; the other free functions may be called from
+/// any thread. node is not thread-safe; the actors are actors.
 #pragma once
 
 #include <chrono>
@@ -129,8 +134,9 @@ bool tls_enabled(const caf::actor_system& sys);
 /// Loads the system's certificate, key and authority the way CAF will for
 /// every connection. CAF 0.17 throws from its I/O thread when they do not
 /// load, which ends the process at the first connection; this finds the
-/// problem first. Fails with caf::sec::invalid_argument naming what did not
-/// load ("cannot load private key"), or when TLS is not enabled.
+/// problem first. Fails with caf::sec::invalid_argument naming the file and
+/// OpenSSL's reason ("cannot load private key '...' ..."), or when TLS is
+/// not enabled. node::start and connect_to_node call it.
 caf::error check_tls(caf::actor_system& sys);
 
 // --- Logging -------------------------------------------------------------------------
@@ -398,9 +404,13 @@ struct dispatcher_options {
 /// attempt group, so work that committed is not applied twice. Tasks wait
 /// while no agent is free, until their deadline. A task it gives up on
 /// (max_attempts, deadline, a failure that would repeat) is written to
-/// `<dlq_prefix>/<run>/<task>` through `board` before the reply. Fails with
-/// bb::errc::invalid_argument for an empty type, invalid handles or
-/// max_attempts 0.
+/// `<dlq_prefix>/<run>/<task>` through `board` before the reply; a task
+/// that would fail again anyway (a contract violation, ...) is not retried.
+/// bb::errc::duplicate_txn for the task's txn_id counts as done (ok,
+/// `replayed`): an earlier dispatch committed it. Stopping the dispatcher
+/// answers its unfinished tasks with status cancelled (not dead-lettered).
+/// Fails with bb::errc::invalid_argument for an empty type, invalid handles
+/// or max_attempts 0.
 bb::result<supervisor_actor> spawn_dispatcher(caf::actor_system& sys, agent_registry_actor registry,
                                               blackboard_actor board, std::string type,
                                               dispatcher_options opts = {});

@@ -1,0 +1,890 @@
+// actor_bench: Agora's actor layer against raw CAF 0.17, same work, one run.
+//
+//   actor_bench [--quick] [--reps N] [--remote]
+//
+// Every case runs the same message pattern twice per repetition: once on a
+// raw caf::actor_system, once on an agora::actors::runtime (metrics enabled).
+// Both systems have the same scheduler settings: scheduler.max-threads =
+// the number of hardware threads (runtime_options' default), everything else
+// CAF's default.
+//
+// "Agora's layer" is what Agora adds to a message between actors: every
+// message carries an agora::actors::trace_context (32 bytes, passed along
+// unchanged) and every handler bumps the receiving agent's agent_counters
+// (relaxed atomic, counters from runtime::metrics()). agent.hpp has no
+// lightweight agent-to-agent message path — an agent only takes whole tasks
+// (snapshot + scratchpad + promote) — so the local patterns use plain actors
+// spawned on the runtime's system, and one more case, "agent task round
+// trip", measures tasks/s through spawn_agent with a logic that stages
+// nothing, against a raw CAF request/response round trip.
+//
+// Cases: ping-pong (2 actors, N round trips), N:1 mailbox (8 senders, one
+// receiver), fan-out/fan-in (a coordinator sends to 100 workers and gathers
+// every reply, R rounds), a ring (100 actors pass a token around R times),
+// agent task round trip. Every figure is the median of N >= 5 repetitions
+// (default 5); the table shows min and max of both sides. baseline = the raw
+// CAF median, ratio = Agora / raw. The last line of output is one JSON object.
+//
+// With --remote it measures instead, between two processes on loopback
+// (this one and a forked child that publishes an echo actor through CAF's
+// middleman): request round trip (median and p99 in microseconds, per
+// repetition; the table shows the median over repetitions) and one-way
+// throughput (msgs/s, the sender's last message is a request whose reply
+// says every message before it arrived), once per scheduler setting — the
+// same setting on both processes. Raw CAF only: runtime_options does not
+// expose scheduler settings.
+
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "agora/actors/agent.hpp"
+#include "agora/actors/runtime.hpp"
+#include "agora/actors/tracing.hpp"
+#include "agora/blackboard/blackboard.hpp"
+
+namespace {
+
+namespace act = agora::actors;
+namespace bb = agora::bb;
+using nlohmann::json;
+using steady = std::chrono::steady_clock;
+
+using go_atom = caf::atom_constant<caf::atom("bgo")>;
+using done_atom = caf::atom_constant<caf::atom("bdone")>;
+using ping_atom = caf::atom_constant<caf::atom("bping")>;
+using pong_atom = caf::atom_constant<caf::atom("bpong")>;
+using load_atom = caf::atom_constant<caf::atom("bload")>;
+using work_atom = caf::atom_constant<caf::atom("bwork")>;
+using reply_atom = caf::atom_constant<caf::atom("breply")>;
+using token_atom = caf::atom_constant<caf::atom("btoken")>;
+using next_atom = caf::atom_constant<caf::atom("bnext")>;
+
+constexpr std::size_t k_senders = 8;
+constexpr std::size_t k_workers = 100;
+constexpr std::size_t k_ring = 100;
+constexpr auto k_wait = std::chrono::seconds(120);
+
+struct settings {
+  bool quick = false;
+  bool remote = false;
+  int reps = 5;
+};
+
+/// One case: a metric sampled once per repetition on each side.
+struct figure {
+  std::string case_name;
+  std::string metric;
+  std::string unit;
+  std::vector<double> raw;    // raw CAF samples (the baseline)
+  std::vector<double> agora;  // Agora's layer samples
+
+  static double median(std::vector<double> s) {
+    std::sort(s.begin(), s.end());
+    std::size_t n = s.size();
+    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  }
+  static double min(const std::vector<double>& s) { return *std::min_element(s.begin(), s.end()); }
+  static double max(const std::vector<double>& s) { return *std::max_element(s.begin(), s.end()); }
+};
+
+[[noreturn]] void die(const std::string& what) {
+  std::cerr << "actor_bench: " << what << "\n";
+  std::exit(1);
+}
+
+double seconds_since(steady::time_point t0) {
+  return std::chrono::duration<double>(steady::now() - t0).count();
+}
+
+/// What one side adds to a message. Raw: nothing. Agora: a trace context in
+/// the message and a counter update in the handler.
+struct layer {
+  act::agent_counters* counters = nullptr;  // null on the raw side
+  act::trace_context trace;
+
+  void count() const {
+    if (counters) counters->tasks.fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+/// Sends `xs..., trace` (Agora) or `xs...` (raw).
+template <bool Agora, class Self, class Dest, class... Ts>
+void send_msg(Self* self, const Dest& dest, const act::trace_context& t, Ts&&... xs) {
+  if constexpr (Agora)
+    self->send(dest, std::forward<Ts>(xs)..., t);
+  else
+    self->send(dest, std::forward<Ts>(xs)...);
+}
+
+/// Waits for done from the actors of one run; dies on silence.
+void await_done(caf::scoped_actor& self, const char* what) {
+  bool ok = false;
+  self->receive([&](done_atom) { ok = true; },
+                caf::after(k_wait) >> [&] { ok = false; });
+  if (!ok) die(std::string(what) + ": no result within 120 s");
+}
+
+void stop(const std::vector<caf::actor>& actors) {
+  for (const auto& a : actors)
+    caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+}
+
+// --- Ping-pong --------------------------------------------------------------------
+
+template <bool Agora>
+caf::behavior ponger(caf::event_based_actor* self, layer l) {
+  if constexpr (Agora)
+    return {[=](ping_atom, std::uint64_t i, const act::trace_context& t) {
+      l.count();
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()), pong_atom::value, i, t);
+    }};
+  else
+    return {[=](ping_atom, std::uint64_t i) {
+      l.count();
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()), pong_atom::value, i);
+    }};
+}
+
+template <bool Agora>
+caf::behavior pinger(caf::event_based_actor* self, caf::actor pong, std::uint64_t n, layer l) {
+  return {[=](go_atom) {
+    auto driver = caf::actor_cast<caf::actor>(self->current_sender());
+    send_msg<Agora>(self, pong, l.trace, ping_atom::value, std::uint64_t{1});
+    auto on_pong = [=](std::uint64_t i) {
+      l.count();
+      if (i >= n) {
+        self->send(driver, done_atom::value);
+        self->quit();
+        return;
+      }
+      send_msg<Agora>(self, pong, l.trace, ping_atom::value, i + 1);
+    };
+    if constexpr (Agora)
+      self->become([=](pong_atom, std::uint64_t i, const act::trace_context&) { on_pong(i); });
+    else
+      self->become([=](pong_atom, std::uint64_t i) { on_pong(i); });
+  }};
+}
+
+template <bool Agora>
+double ping_pong(caf::actor_system& sys, const layer& a, const layer& b, std::uint64_t n) {
+  caf::scoped_actor self{sys};
+  auto pong = sys.spawn(ponger<Agora>, b);
+  auto ping = sys.spawn(pinger<Agora>, pong, n, a);
+  auto t0 = steady::now();
+  self->send(ping, go_atom::value);
+  await_done(self, "ping-pong");
+  double secs = seconds_since(t0);
+  stop({pong});
+  return static_cast<double>(n) / secs;
+}
+
+// --- N:1 mailbox ------------------------------------------------------------------
+
+template <bool Agora>
+caf::behavior load_receiver(caf::event_based_actor* self, std::uint64_t total, layer l) {
+  return {[=](go_atom) {
+    auto driver = caf::actor_cast<caf::actor>(self->current_sender());
+    auto seen = std::make_shared<std::uint64_t>(0);  // owned by this actor's handlers only
+    auto on_load = [=] {
+      l.count();
+      if (++*seen == total) {
+        self->send(driver, done_atom::value);
+        self->quit();
+      }
+    };
+    if constexpr (Agora)
+      self->become([=](load_atom, std::uint64_t, const act::trace_context&) { on_load(); });
+    else
+      self->become([=](load_atom, std::uint64_t) { on_load(); });
+  }};
+}
+
+template <bool Agora>
+caf::behavior load_sender(caf::event_based_actor* self, caf::actor target, std::uint64_t m,
+                          layer l) {
+  return {[=](go_atom) {
+    for (std::uint64_t i = 0; i < m; ++i)
+      send_msg<Agora>(self, target, l.trace, load_atom::value, i);
+    self->quit();
+  }};
+}
+
+template <bool Agora>
+double n_to_one(caf::actor_system& sys, const layer& recv, const std::vector<layer>& senders,
+                std::uint64_t per_sender) {
+  caf::scoped_actor self{sys};
+  auto target = sys.spawn(load_receiver<Agora>, per_sender * senders.size(), recv);
+  std::vector<caf::actor> ss;
+  for (const layer& l : senders)
+    ss.push_back(sys.spawn(load_sender<Agora>, target, per_sender, l));
+  auto t0 = steady::now();
+  self->send(target, go_atom::value);  // before any load message: mailboxes are FIFO per sender
+  for (const auto& s : ss)
+    self->send(s, go_atom::value);
+  await_done(self, "N:1 mailbox");
+  double secs = seconds_since(t0);
+  return static_cast<double>(per_sender * senders.size()) / secs;
+}
+
+// --- Fan-out / fan-in -------------------------------------------------------------
+
+template <bool Agora>
+caf::behavior worker(caf::event_based_actor* self, layer l) {
+  if constexpr (Agora)
+    return {[=](work_atom, std::uint64_t i, const act::trace_context& t) {
+      l.count();
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()), reply_atom::value, i, t);
+    }};
+  else
+    return {[=](work_atom, std::uint64_t i) {
+      l.count();
+      self->send(caf::actor_cast<caf::actor>(self->current_sender()), reply_atom::value, i);
+    }};
+}
+
+template <bool Agora>
+caf::behavior coordinator(caf::event_based_actor* self, std::vector<caf::actor> workers,
+                          std::uint64_t rounds, layer l) {
+  return {[=](go_atom) {
+    auto driver = caf::actor_cast<caf::actor>(self->current_sender());
+    struct progress {
+      std::uint64_t round = 0;
+      std::size_t replies = 0;
+    };
+    auto p = std::make_shared<progress>();  // owned by this actor's handlers only
+    auto fan_out = [=] {
+      for (const auto& w : workers)
+        send_msg<Agora>(self, w, l.trace, work_atom::value, p->round);
+    };
+    fan_out();
+    auto on_reply = [=] {
+      l.count();
+      if (++p->replies < workers.size()) return;
+      p->replies = 0;
+      if (++p->round == rounds) {
+        self->send(driver, done_atom::value);
+        self->quit();
+        return;
+      }
+      fan_out();
+    };
+    if constexpr (Agora)
+      self->become([=](reply_atom, std::uint64_t, const act::trace_context&) { on_reply(); });
+    else
+      self->become([=](reply_atom, std::uint64_t) { on_reply(); });
+  }};
+}
+
+template <bool Agora>
+double fan_out_in(caf::actor_system& sys, const layer& coord, const std::vector<layer>& workers,
+                  std::uint64_t rounds) {
+  caf::scoped_actor self{sys};
+  std::vector<caf::actor> ws;
+  for (const layer& l : workers)
+    ws.push_back(sys.spawn(worker<Agora>, l));
+  auto c = sys.spawn(coordinator<Agora>, ws, rounds, coord);
+  auto t0 = steady::now();
+  self->send(c, go_atom::value);
+  await_done(self, "fan-out/fan-in");
+  double secs = seconds_since(t0);
+  stop(ws);
+  return static_cast<double>(rounds * workers.size()) / secs;
+}
+
+// --- Ring -------------------------------------------------------------------------
+
+struct ring_state {
+  caf::actor next;
+  caf::actor driver;
+};
+
+template <bool Agora>
+caf::behavior ring_node(caf::stateful_actor<ring_state>* self, layer l) {
+  auto on_token = [=](std::uint64_t left) {
+    l.count();
+    if (left == 0)
+      self->send(self->state.driver, done_atom::value);
+    else
+      send_msg<Agora>(self, self->state.next, l.trace, token_atom::value, left - 1);
+  };
+  auto on_next = [=](next_atom, caf::actor next) {
+    self->state.next = std::move(next);
+    self->state.driver = caf::actor_cast<caf::actor>(self->current_sender());
+  };
+  if constexpr (Agora)
+    return {on_next,
+            [=](token_atom, std::uint64_t left, const act::trace_context&) { on_token(left); }};
+  else
+    return {on_next, [=](token_atom, std::uint64_t left) { on_token(left); }};
+}
+
+template <bool Agora>
+double ring(caf::actor_system& sys, const std::vector<layer>& nodes, std::uint64_t rounds) {
+  caf::scoped_actor self{sys};
+  std::vector<caf::actor> ns;
+  for (const layer& l : nodes)
+    ns.push_back(sys.spawn(ring_node<Agora>, l));
+  for (std::size_t i = 0; i < ns.size(); ++i)
+    self->send(ns[i], next_atom::value, ns[(i + 1) % ns.size()]);
+  const std::uint64_t hops = rounds * ns.size();
+  auto t0 = steady::now();
+  if constexpr (Agora)
+    self->send(ns[0], token_atom::value, hops - 1, nodes[0].trace);
+  else
+    self->send(ns[0], token_atom::value, hops - 1);
+  await_done(self, "ring");
+  double secs = seconds_since(t0);
+  stop(ns);
+  return static_cast<double>(hops) / secs;
+}
+
+// --- Agent task round trip ----------------------------------------------------------
+
+struct client_state {
+  std::uint64_t done = 0;
+  std::uint64_t failed = 0;
+  caf::actor driver;
+  std::string first_failure;
+};
+
+/// Raw side: request (ping, i) -> i, one at a time.
+void issue_raw(caf::stateful_actor<client_state>* self, caf::actor echo, std::uint64_t total) {
+  self->request(echo, k_wait, ping_atom::value, self->state.done)
+      .then(
+          [=](std::uint64_t) {
+            if (++self->state.done == total) {
+              self->send(self->state.driver, done_atom::value);
+              self->quit();
+              return;
+            }
+            issue_raw(self, echo, total);
+          },
+          [=](caf::error&) {
+            self->send(self->state.driver, done_atom::value, std::uint64_t{1});
+            self->quit();
+          });
+}
+
+caf::behavior raw_client(caf::stateful_actor<client_state>* self, caf::actor echo,
+                         std::uint64_t total) {
+  return {[=](go_atom) {
+    self->state.driver = caf::actor_cast<caf::actor>(self->current_sender());
+    issue_raw(self, echo, total);
+  }};
+}
+
+caf::behavior raw_echo(caf::event_based_actor*) {
+  return {[](ping_atom, std::uint64_t i) { return i; }};
+}
+
+/// Agora side: request (run, task) -> outcome, one at a time; distinct task ids.
+void issue_task(caf::stateful_actor<client_state>* self, act::agent_actor agent,
+                std::uint64_t total, std::string run_id, act::trace_context trace) {
+  act::task t;
+  t.run_id = run_id;
+  t.task_id = "t" + std::to_string(self->state.done);
+  t.trace = trace;
+  self->request(agent, k_wait, act::run_atom::value, std::move(t))
+      .then(
+          [=](const act::outcome& o) {
+            if (!o.ok() && self->state.failed++ == 0) self->state.first_failure = o.describe();
+            if (++self->state.done == total) {
+              self->send(self->state.driver, done_atom::value, self->state.failed,
+                         self->state.first_failure);
+              self->quit();
+              return;
+            }
+            issue_task(self, agent, total, run_id, trace);
+          },
+          [=](caf::error& e) {
+            self->send(self->state.driver, done_atom::value, total, caf::to_string(e));
+            self->quit();
+          });
+}
+
+caf::behavior task_client(caf::stateful_actor<client_state>* self, act::agent_actor agent,
+                          std::uint64_t total, std::string run_id, act::trace_context trace) {
+  return {[=](go_atom) {
+    self->state.driver = caf::actor_cast<caf::actor>(self->current_sender());
+    issue_task(self, agent, total, run_id, trace);
+  }};
+}
+
+double raw_request_round_trip(caf::actor_system& sys, std::uint64_t n) {
+  caf::scoped_actor self{sys};
+  auto echo = sys.spawn(raw_echo);
+  auto client = sys.spawn(raw_client, echo, n);
+  auto t0 = steady::now();
+  self->send(client, go_atom::value);
+  bool ok = false;
+  self->receive([&](done_atom) { ok = true; }, [&](done_atom, std::uint64_t) { ok = false; },
+                caf::after(k_wait) >> [&] { ok = false; });
+  double secs = seconds_since(t0);
+  stop({echo});
+  if (!ok) die("raw request round trip failed or timed out");
+  return static_cast<double>(n) / secs;
+}
+
+double agent_task_round_trip(act::runtime& rt, std::uint64_t n, int rep) {
+  auto board = std::make_shared<bb::blackboard>();
+  auto id = act::agent_id::parse("bench/agent");
+  if (!id) die("agent id: " + bb::to_string(id.error()));
+  act::agent_spec spec{*id, "bench", {}};
+  // Stages nothing: the agent still takes a snapshot, opens a scratchpad and promotes it.
+  auto logic = act::agent_logic::sync(
+      [](const act::task&, bb::scratchpad&) -> bb::status { return bb::status{}; });
+  auto agent = act::spawn_agent(rt, board, spec, logic);
+  if (!agent) die("spawn_agent: " + bb::to_string(agent.error()));
+  caf::scoped_actor self{rt.system()};
+  auto client = rt.system().spawn(task_client, *agent, n, "r" + std::to_string(rep),
+                                  act::trace_context::make_root());
+  auto t0 = steady::now();
+  self->send(client, go_atom::value);
+  std::string failure;
+  std::uint64_t failed = 0;
+  bool answered = false;
+  self->receive(
+      [&](done_atom, std::uint64_t f, const std::string& why) {
+        answered = true;
+        failed = f;
+        failure = why;
+      },
+      caf::after(k_wait) >> [&] { answered = false; });
+  double secs = seconds_since(t0);
+  caf::anon_send_exit(*agent, caf::exit_reason::user_shutdown);
+  if (!answered) die("agent task round trip: no result within 120 s");
+  if (failed != 0)
+    die("agent task round trip: " + std::to_string(failed) + " of " + std::to_string(n) +
+        " tasks failed, first: " + failure);
+  return static_cast<double>(n) / secs;
+}
+
+// --- Machine and output ---------------------------------------------------------
+
+json machine(std::size_t workers) {
+  std::string cpu = "unknown";
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos)
+        cpu = line.substr(line.find_first_not_of(" \t", colon + 1));
+      break;
+    }
+  std::string kernel = "unknown";
+  struct utsname u {};
+  if (uname(&u) == 0)
+    kernel = std::string(u.sysname) + " " + u.release;
+  return {{"cores", std::thread::hardware_concurrency()},
+          {"cpu", cpu},
+          {"kernel", kernel},
+          {"caf", CAF_VERSION},
+          {"scheduler_workers", workers}};
+}
+
+std::string human(double v) {
+  char buf[64];
+  if (v >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e4)
+    std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else if (v >= 100)
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  else if (v >= 1)
+    std::snprintf(buf, sizeof buf, "%.2f", v);
+  else
+    std::snprintf(buf, sizeof buf, "%.4f", v);
+  return buf;
+}
+
+void print_table(const std::vector<figure>& figures, const json& m, const settings& s) {
+  std::printf("actor_bench: %s, %d cores, %s, CAF %d, %d scheduler workers per system; "
+              "%d repetitions%s\n",
+              m["cpu"].get<std::string>().c_str(), m["cores"].get<int>(),
+              m["kernel"].get<std::string>().c_str(), m["caf"].get<int>(),
+              m["scheduler_workers"].get<int>(), s.reps, s.quick ? " (quick)" : "");
+  std::printf("%-52s %-14s %9s %9s %9s %9s %9s %9s %-5s %6s\n", "case", "metric", "raw med",
+              "raw min", "raw max", "agora med", "agora min", "agora max", "unit", "ratio");
+  std::printf("%s\n", std::string(138, '-').c_str());
+  for (const figure& f : figures) {
+    double r = figure::median(f.raw), a = figure::median(f.agora);
+    std::printf("%-52s %-14s %9s %9s %9s %9s %9s %9s %-5s %6.2f\n", f.case_name.c_str(),
+                f.metric.c_str(), human(r).c_str(), human(figure::min(f.raw)).c_str(),
+                human(figure::max(f.raw)).c_str(), human(a).c_str(),
+                human(figure::min(f.agora)).c_str(), human(figure::max(f.agora)).c_str(),
+                f.unit.c_str(), a / r);
+  }
+  std::printf("Agora side: trace_context in every message + agent_counters update per handled\n"
+              "message, actors on agora::actors::runtime. agent.hpp has no lightweight\n"
+              "agent-to-agent path, so \"agent task round trip\" is the full task path\n"
+              "(spawn_agent, logic stages nothing: snapshot + scratchpad + promote + outcome)\n"
+              "against a raw CAF request/response round trip.\n");
+}
+
+json to_json(const std::vector<figure>& figures, const json& m) {
+  json results = json::array();
+  for (const figure& f : figures) {
+    double r = figure::median(f.raw), a = figure::median(f.agora);
+    results.push_back({{"case", f.case_name},
+                       {"metric", f.metric},
+                       {"value", a},
+                       {"unit", f.unit},
+                       {"baseline", r},
+                       {"ratio", a / r}});
+  }
+  return {{"bench", "actor"}, {"machine", m}, {"results", results}};
+}
+
+
+// --- Remote (two processes on loopback) ----------------------------------------
+
+/// A scheduler/middleman setting tried on both processes.
+struct remote_variant {
+  std::string name;
+  std::function<void(caf::actor_system_config&)> apply;
+};
+
+std::vector<remote_variant> remote_variants(std::size_t workers) {
+  using namespace std::chrono_literals;
+  auto base = [workers](caf::actor_system_config& cfg) {
+    cfg.set("scheduler.max-threads", workers);
+    cfg.load<caf::io::middleman>();
+  };
+  return {
+      {"CAF defaults", base},
+      {"aggressive-poll-attempts=100000",
+       [=](caf::actor_system_config& cfg) {
+         base(cfg);
+         cfg.set("work-stealing.aggressive-poll-attempts", std::size_t{100000});
+       }},
+      {"moderate-poll-attempts=1 (sleep on cv)",
+       [=](caf::actor_system_config& cfg) {
+         base(cfg);
+         cfg.set("work-stealing.moderate-poll-attempts", std::size_t{1});
+       }},
+      {"moderate-sleep-duration=1us",
+       [=](caf::actor_system_config& cfg) {
+         base(cfg);
+         cfg.set("work-stealing.moderate-sleep-duration", caf::timespan{1us});
+       }},
+      {"relaxed-sleep-duration=50us",
+       [=](caf::actor_system_config& cfg) {
+         base(cfg);
+         cfg.set("work-stealing.relaxed-sleep-duration", caf::timespan{50us});
+       }},
+      {"scheduler.policy=sharing",
+       [=](caf::actor_system_config& cfg) {
+         base(cfg);
+         cfg.set("scheduler.policy", caf::atom("sharing"));
+       }},
+      {"moderate-poll-attempts=1, middleman.workers=0",
+       [=](caf::actor_system_config& cfg) {
+         base(cfg);
+         cfg.set("work-stealing.moderate-poll-attempts", std::size_t{1});
+         cfg.set("middleman.workers", std::size_t{0});
+       }},
+      {"sharing, middleman.workers=0",
+       [=](caf::actor_system_config& cfg) {
+         base(cfg);
+         cfg.set("scheduler.policy", caf::atom("sharing"));
+         cfg.set("middleman.workers", std::size_t{0});
+       }},
+  };
+}
+
+caf::behavior remote_echo(caf::event_based_actor*) {
+  auto seen = std::make_shared<std::uint64_t>(0);  // owned by this actor's handlers only
+  return {[](ping_atom, std::uint64_t i) { return i; },
+          [seen](load_atom, std::uint64_t) { ++*seen; },
+          [seen](done_atom) {
+            auto n = *seen;
+            *seen = 0;
+            return n;
+          }};
+}
+
+/// The child: publishes an echo actor on a free loopback port, writes the port
+/// to `port_fd`, and runs until `stop_fd` reaches end of file.
+[[noreturn]] void remote_child(const remote_variant& v, int port_fd, int stop_fd) {
+  int rc = 0;
+  {
+    caf::actor_system_config cfg;
+    v.apply(cfg);
+    caf::actor_system sys{cfg};
+    auto echo = sys.spawn(remote_echo);
+    auto port = sys.middleman().publish(echo, 0, "127.0.0.1", true);
+    std::uint16_t p = port ? *port : 0;
+    if (write(port_fd, &p, sizeof p) != static_cast<ssize_t>(sizeof p)) rc = 1;
+    close(port_fd);
+    char c;
+    while (read(stop_fd, &c, 1) > 0) {
+    }
+    caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
+    if (!port) rc = 1;
+  }
+  _exit(rc);
+}
+
+struct remote_sample {
+  double rtt_median_us = 0;
+  double rtt_p99_us = 0;
+  double one_way_per_s = 0;
+};
+
+/// One repetition against the child's echo actor; nullopt if a request failed.
+std::optional<remote_sample> remote_rep(caf::scoped_actor& self, const caf::actor& echo,
+                                        int rtts, std::uint64_t one_way) {
+  using namespace std::chrono_literals;
+  std::vector<double> us;
+  us.reserve(static_cast<std::size_t>(rtts));
+  bool ok = true;
+  for (int i = 0; i < rtts + 100 && ok; ++i) {  // the first 100 warm up
+    auto t0 = steady::now();
+    self->request(echo, 5s, ping_atom::value, static_cast<std::uint64_t>(i))
+        .receive([](std::uint64_t) {}, [&](caf::error&) { ok = false; });
+    double d = std::chrono::duration<double, std::micro>(steady::now() - t0).count();
+    if (i >= 100) us.push_back(d);
+  }
+  if (!ok) return std::nullopt;
+  std::sort(us.begin(), us.end());
+  remote_sample r;
+  r.rtt_median_us = us[us.size() / 2];
+  r.rtt_p99_us = us[std::min(us.size() - 1, us.size() * 99 / 100)];
+  auto t0 = steady::now();
+  for (std::uint64_t i = 0; i < one_way; ++i)
+    self->send(echo, load_atom::value, i);
+  std::uint64_t seen = 0;
+  self->request(echo, 60s, done_atom::value)
+      .receive([&](std::uint64_t n) { seen = n; }, [&](caf::error&) { ok = false; });
+  if (!ok || seen != one_way) return std::nullopt;
+  r.one_way_per_s = static_cast<double>(one_way) / seconds_since(t0);
+  return r;
+}
+
+/// Forks a child with setting `v`, connects with the same setting, runs `reps`
+/// repetitions. Empty when something failed (printed to stderr).
+std::vector<remote_sample> remote_variant_run(const remote_variant& v, int reps, int rtts,
+                                              std::uint64_t one_way) {
+  int port_pipe[2], stop_pipe[2];
+  if (pipe(port_pipe) != 0 || pipe(stop_pipe) != 0) die("pipe failed");
+  std::fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0) die("fork failed");
+  if (pid == 0) {
+    close(port_pipe[0]);
+    close(stop_pipe[1]);
+    remote_child(v, port_pipe[1], stop_pipe[0]);
+  }
+  close(port_pipe[1]);
+  close(stop_pipe[0]);
+  std::uint16_t port = 0;
+  bool have_port = read(port_pipe[0], &port, sizeof port) == static_cast<ssize_t>(sizeof port) &&
+                   port != 0;
+  close(port_pipe[0]);
+  std::vector<remote_sample> out;
+  if (!have_port) {
+    std::cerr << "actor_bench: " << v.name << ": the child could not publish\n";
+  } else {
+    caf::actor_system_config cfg;
+    v.apply(cfg);
+    caf::actor_system sys{cfg};
+    auto echo = sys.middleman().remote_actor("127.0.0.1", port);
+    if (!echo) {
+      std::cerr << "actor_bench: " << v.name << ": remote_actor: " << sys.render(echo.error())
+                << "\n";
+    } else {
+      caf::scoped_actor self{sys};
+      for (int r = 0; r < reps; ++r) {
+        auto s = remote_rep(self, *echo, rtts, one_way);
+        if (!s) {
+          std::cerr << "actor_bench: " << v.name << ": a remote request failed\n";
+          out.clear();
+          break;
+        }
+        out.push_back(*s);
+      }
+    }
+  }
+  close(stop_pipe[1]);  // the child stops
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return out;
+}
+
+int run_remote(const settings& s) {
+  const int rtts = s.quick ? 200 : 3000;
+  const std::uint64_t one_way = s.quick ? 10000 : 200000;
+  const std::size_t workers = act::runtime_options::default_worker_threads();
+  json m = machine(workers);
+  std::printf("actor_bench --remote: %s, %d cores, %s, CAF %d, %zu scheduler workers per "
+              "process; %d repetitions%s; %d round trips and %llu one-way msgs per repetition\n",
+              m["cpu"].get<std::string>().c_str(), m["cores"].get<int>(),
+              m["kernel"].get<std::string>().c_str(), m["caf"].get<int>(), workers, s.reps,
+              s.quick ? " (quick)" : "", rtts, static_cast<unsigned long long>(one_way));
+  std::printf("%-46s %-14s %9s %9s %9s %-5s %9s %6s\n", "setting (both processes)", "metric",
+              "median", "min", "max", "unit", "baseline", "ratio");
+  std::printf("%s\n", std::string(116, '-').c_str());
+  json results = json::array();
+  std::optional<figure> defaults_rtt, defaults_tp;
+  for (const auto& v : remote_variants(workers)) {
+    auto samples = remote_variant_run(v, s.reps, rtts, one_way);
+    if (samples.empty()) {
+      std::printf("%-46s failed (see stderr)\n", v.name.c_str());
+      continue;
+    }
+    figure rtt{v.name, "RTT median", "us", {}, {}};
+    figure p99{v.name, "RTT p99", "us", {}, {}};
+    figure tp{v.name, "one-way", "1/s", {}, {}};
+    for (const auto& x : samples) {
+      rtt.agora.push_back(x.rtt_median_us);
+      p99.agora.push_back(x.rtt_p99_us);
+      tp.agora.push_back(x.one_way_per_s);
+    }
+    for (figure* f : {&rtt, &p99, &tp}) {
+      // baseline: the CAF default setting's figure (its own row has ratio 1).
+      std::optional<double> base;
+      if (f == &rtt && defaults_rtt) base = figure::median(defaults_rtt->agora);
+      if (f == &tp && defaults_tp) base = figure::median(defaults_tp->agora);
+      double med = figure::median(f->agora);
+      char ratio[32] = "-", basebuf[32] = "-";
+      if (base) {
+        std::snprintf(ratio, sizeof ratio, "%.2f", med / *base);
+        std::snprintf(basebuf, sizeof basebuf, "%s", human(*base).c_str());
+      }
+      std::printf("%-46s %-14s %9s %9s %9s %-5s %9s %6s\n", f->case_name.c_str(),
+                  f->metric.c_str(), human(med).c_str(), human(figure::min(f->agora)).c_str(),
+                  human(figure::max(f->agora)).c_str(), f->unit.c_str(), basebuf, ratio);
+      results.push_back({{"case", "remote loopback, " + f->case_name},
+                         {"metric", f->metric},
+                         {"value", med},
+                         {"unit", f->unit},
+                         {"baseline", base ? json(*base) : json(nullptr)},
+                         {"ratio", base ? json(med / *base) : json(nullptr)}});
+    }
+    if (!defaults_rtt) {
+      defaults_rtt = rtt;
+      defaults_tp = tp;
+    }
+  }
+  std::printf("Target: RTT median under 100 us. baseline = the \"CAF defaults\" row.\n");
+  std::cout << json{{"bench", "actor_remote"}, {"machine", m}, {"results", results}}.dump()
+            << std::endl;
+  return 0;
+}
+
+std::optional<settings> parse_args(int argc, char** argv) {
+  settings s;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick") {
+      s.quick = true;
+    } else if (a == "--remote") {
+      s.remote = true;
+    } else if (a == "--reps" && i + 1 < argc) {
+      char* end = nullptr;
+      long n = std::strtol(argv[++i], &end, 10);
+      if (*end != '\0' || n < 5 || n > 1000)  // house rule: medians of at least 5
+        return std::nullopt;
+      s.reps = static_cast<int>(n);
+    } else {
+      return std::nullopt;
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = parse_args(argc, argv);
+  if (!parsed) {
+    std::cerr << "usage: actor_bench [--quick] [--reps N] [--remote]\n"
+                 "  --quick   fewer messages (smoke test, < 10 s)\n"
+                 "  --remote  two processes on loopback instead: round trip and one-way\n"
+                 "            throughput under several scheduler settings\n"
+                 "  --reps N  repetitions per figure, 5..1000 (default 5; figures are medians)\n";
+    return 2;
+  }
+  const settings s = *parsed;
+  if (s.remote) return run_remote(s);  // before any thread exists: it forks
+  const std::uint64_t round_trips = s.quick ? 20000 : 300000;
+  const std::uint64_t per_sender = s.quick ? 5000 : 100000;
+  const std::uint64_t fan_rounds = s.quick ? 100 : 2000;
+  const std::uint64_t ring_rounds = s.quick ? 200 : 3000;
+  const std::uint64_t tasks = s.quick ? 2000 : 30000;
+
+  // Same scheduler settings on both sides.
+  act::runtime_options opts;
+  opts.worker_threads = act::runtime_options::default_worker_threads();
+  opts.metrics_enabled = true;
+  act::runtime rt{opts};
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", opts.worker_threads);
+  caf::actor_system raw_sys{cfg};
+
+  // Per-actor layers: raw ones are empty, Agora ones carry a trace and counters.
+  auto agora_layer = [&](const std::string& agent) {
+    return layer{&rt.metrics().of(agent), act::trace_context::make_root()};
+  };
+  auto layers = [&](std::size_t n, const std::string& prefix, bool agora) {
+    std::vector<layer> v;
+    for (std::size_t i = 0; i < n; ++i)
+      v.push_back(agora ? agora_layer(prefix + std::to_string(i)) : layer{});
+    return v;
+  };
+  const layer none{};
+
+  figure pp{"ping-pong, 2 actors", "round trips/s", "1/s", {}, {}};
+  figure n1{"N:1 mailbox, 8 senders -> 1 receiver", "msgs/s", "1/s", {}, {}};
+  figure fan{"fan-out/fan-in, 1 -> 100 workers -> 1", "replies/s", "1/s", {}, {}};
+  figure rg{"ring, 100 actors", "hops/s", "1/s", {}, {}};
+  figure task{"agent task round trip (full task path; raw: request)", "tasks/s", "1/s", {}, {}};
+
+  auto& sys = rt.system();
+  for (int r = 0; r < s.reps; ++r) {
+    pp.raw.push_back(ping_pong<false>(raw_sys, none, none, round_trips));
+    pp.agora.push_back(
+        ping_pong<true>(sys, agora_layer("bench/ping"), agora_layer("bench/pong"), round_trips));
+
+    n1.raw.push_back(n_to_one<false>(raw_sys, none, layers(k_senders, "", false), per_sender));
+    n1.agora.push_back(n_to_one<true>(sys, agora_layer("bench/receiver"),
+                                      layers(k_senders, "bench/sender-", true), per_sender));
+
+    fan.raw.push_back(fan_out_in<false>(raw_sys, none, layers(k_workers, "", false), fan_rounds));
+    fan.agora.push_back(fan_out_in<true>(sys, agora_layer("bench/coordinator"),
+                                         layers(k_workers, "bench/worker-", true), fan_rounds));
+
+    rg.raw.push_back(ring<false>(raw_sys, layers(k_ring, "", false), ring_rounds));
+    rg.agora.push_back(ring<true>(sys, layers(k_ring, "bench/ring-", true), ring_rounds));
+
+    task.raw.push_back(raw_request_round_trip(raw_sys, tasks));
+    task.agora.push_back(agent_task_round_trip(rt, tasks, r));
+  }
+
+  std::vector<figure> figures{pp, n1, fan, rg, task};
+  json m = machine(opts.worker_threads);
+  print_table(figures, m, s);
+  std::cout << to_json(figures, m).dump() << std::endl;
+  return 0;
+}
