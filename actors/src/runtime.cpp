@@ -11,6 +11,7 @@
 #include <caf/timespan.hpp>
 
 #include "agora/actors/errors.hpp"
+#include "agora/actors/node.hpp"
 #include "registration.hpp"
 
 namespace agora::actors {
@@ -23,6 +24,7 @@ void register_types(caf::actor_system_config& cfg) {
   detail::register_blackboard_types(cfg);
   detail::register_agent_types(cfg);
   detail::register_tracing_types(cfg);
+  register_node_types(cfg);
   add_error_categories(cfg);
 }
 

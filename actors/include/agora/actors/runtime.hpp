@@ -76,8 +76,8 @@ struct runtime_options {
   static std::size_t default_worker_threads() noexcept;
 };
 
-/// Registers everything agora::actors sends — blackboard wire types, agent
-/// and tracing types — and both error categories with `cfg`. A runtime does
+/// Registers everything agora::actors sends — blackboard wire types, agent,
+/// tracing and node-protocol types — and both error categories with `cfg`. A runtime does
 /// this itself; call it when you build your own actor_system_config (it
 /// must happen before the actor_system is constructed, on every node).
 void register_types(caf::actor_system_config& cfg);
