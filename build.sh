@@ -6,7 +6,8 @@
 #   ./build.sh test    build with -Werror and run every test; then run the
 #                      blackboard tests again under AddressSanitizer +
 #                      UndefinedBehaviorSanitizer, and under ThreadSanitizer
-#   ./build.sh bench   build optimized and run the benchmarks
+#   ./build.sh bench   build optimized and run the benchmarks (extra arguments,
+#                      e.g. --quick, go to each benchmark)
 #
 # Environment: JOBS (default 2), BUILD_DIR (default build).
 set -euo pipefail
@@ -48,8 +49,9 @@ case "$cmd" in
     ;;
   bench)
     cmake -S . -B "$build-release" -DCMAKE_BUILD_TYPE=Release -DAGORA_BUILD_TESTS=OFF >/dev/null
-    cmake --build "$build-release" -j "$jobs" --target blackboard_bench
+    cmake --build "$build-release" -j "$jobs" --target blackboard_bench actor_bench
     "$build-release/benchmarks/blackboard_bench" "${@:2}"
+    "$build-release/benchmarks/actor_bench" "${@:2}"
     ;;
   *)
     echo "usage: ./build.sh demo|test|bench" >&2
