@@ -61,10 +61,16 @@ struct runtime::impl {
     // type tables and error renderers only at construction.
     register_types(cfg);
     cfg.set("scheduler.max-threads", opts.worker_threads);
+    if (opts.latency == latency_profile::balanced)
+      cfg.set("work-stealing.moderate-poll-attempts", std::size_t{1});
+    else if (opts.latency == latency_profile::low_latency)
+      cfg.set("scheduler.policy", caf::atom("sharing"));
     if (opts.load_middleman) {
       cfg.load<caf::io::middleman>();
       cfg.set("middleman.heartbeat-interval", to_timespan(opts.heartbeat_interval));
       cfg.set("middleman.connection-timeout", to_timespan(opts.connection_timeout));
+      if (opts.latency != latency_profile::caf_default)
+        cfg.set("middleman.workers", std::size_t{0});
     }
     system = std::make_unique<caf::actor_system>(cfg);
   }

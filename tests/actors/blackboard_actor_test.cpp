@@ -484,6 +484,37 @@ TEST_CASE("runtime sets worker threads and the middleman's heartbeat and timeout
   CHECK(rt.options().worker_threads == 2);
 }
 
+TEST_CASE("runtime latency profiles set the scheduler and middleman", "[actors][runtime]") {
+  {
+    act::runtime_options o;
+    o.worker_threads = 2;
+    o.load_middleman = true;
+    o.latency = act::latency_profile::low_latency;
+    act::runtime rt{o};
+    const auto& cfg = rt.system().config();
+    CHECK(caf::get_or(cfg, "scheduler.policy", caf::atom("")) == caf::atom("sharing"));
+    CHECK(caf::get_or(cfg, "middleman.workers", std::size_t{99}) == 0);
+    CHECK(rt.system().scheduler().num_workers() == 2);
+  }
+  {
+    act::runtime_options o;
+    o.worker_threads = 1;
+    o.load_middleman = true;
+    o.latency = act::latency_profile::balanced;
+    act::runtime rt{o};
+    const auto& cfg = rt.system().config();
+    CHECK(caf::get_or(cfg, "work-stealing.moderate-poll-attempts", std::size_t{0}) == 1);
+    CHECK(caf::get_or(cfg, "middleman.workers", std::size_t{99}) == 0);
+  }
+  {
+    act::runtime_options o;  // CAF's own settings stay untouched by default
+    o.worker_threads = 1;
+    act::runtime rt{o};
+    CHECK(caf::get_or(rt.system().config(), "scheduler.policy", caf::atom("stealing")) ==
+          caf::atom("stealing"));
+  }
+}
+
 TEST_CASE("runtime defaults keep tracing and metrics off", "[actors][runtime]") {
   act::runtime_options o;
   CHECK(o.worker_threads >= 1);

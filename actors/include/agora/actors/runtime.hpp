@@ -38,6 +38,21 @@
 
 namespace agora::actors {
 
+/// Scheduler and middleman settings traded between remote latency and
+/// throughput. Measured with `actor_bench --remote` on 2 cores, loopback
+/// (docs/benchmarks.md): request round trip median / one-way messages/s.
+enum class latency_profile {
+  /// CAF 0.17's own settings: 252 us / 208k msgs/s. Idle workers sleep 50 us
+  /// between polls, which is most of the round trip.
+  caf_default,
+  /// "work-stealing.moderate-poll-attempts" = 1 and "middleman.workers" = 0
+  /// (the I/O thread delivers directly): 91 us / 187k msgs/s.
+  balanced,
+  /// "scheduler.policy" = sharing and "middleman.workers" = 0: 62 us /
+  /// 136k msgs/s; a third less throughput for the lowest latency.
+  low_latency,
+};
+
 /// How a runtime is set up. Every field has a usable default.
 struct runtime_options {
   /// CAF worker threads ("scheduler.max-threads"). Default: the number of
@@ -61,6 +76,10 @@ struct runtime_options {
   /// intervals, so one late heartbeat does not drop a healthy peer. CAF 0.17
   /// disables it by default. 0 = off.
   std::chrono::milliseconds connection_timeout{5000};
+
+  /// Scheduler and middleman settings for remote latency (see
+  /// latency_profile). The middleman settings apply only when it is loaded.
+  latency_profile latency = latency_profile::caf_default;
 
   /// Timeout of every request our actors and helpers make. Finite by rule: a
   /// message that fails to deserialize remotely gets no reply in CAF 0.17.
