@@ -34,7 +34,8 @@
 // same setting on both processes. Raw CAF only: runtime_options does not
 // expose scheduler settings.
 
-#include <sys/utsname.h>
+#include "bench_common.hpp"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,7 +45,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -61,6 +61,9 @@
 #include "agora/actors/runtime.hpp"
 #include "agora/actors/tracing.hpp"
 #include "agora/blackboard/blackboard.hpp"
+
+using agora::bench::human;
+using agora::bench::seconds_since;
 
 namespace {
 
@@ -112,9 +115,6 @@ struct figure {
   std::exit(1);
 }
 
-double seconds_since(steady::time_point t0) {
-  return std::chrono::duration<double>(steady::now() - t0).count();
-}
 
 /// What one side adds to a message. Raw: nothing. Agora: a trace context in
 /// the message and a counter update in the handler.
@@ -483,40 +483,12 @@ double agent_task_round_trip(act::runtime& rt, std::uint64_t n, int rep) {
 // --- Machine and output ---------------------------------------------------------
 
 json machine(std::size_t workers) {
-  std::string cpu = "unknown";
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      if (colon != std::string::npos)
-        cpu = line.substr(line.find_first_not_of(" \t", colon + 1));
-      break;
-    }
-  std::string kernel = "unknown";
-  struct utsname u {};
-  if (uname(&u) == 0)
-    kernel = std::string(u.sysname) + " " + u.release;
-  return {{"cores", std::thread::hardware_concurrency()},
-          {"cpu", cpu},
-          {"kernel", kernel},
-          {"caf", CAF_VERSION},
-          {"scheduler_workers", workers}};
+  json m = agora::bench::machine();
+  m["caf"] = CAF_VERSION;
+  m["scheduler_workers"] = workers;
+  return m;
 }
 
-std::string human(double v) {
-  char buf[64];
-  if (v >= 1e6)
-    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  else if (v >= 1e4)
-    std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
-  else if (v >= 100)
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-  else if (v >= 1)
-    std::snprintf(buf, sizeof buf, "%.2f", v);
-  else
-    std::snprintf(buf, sizeof buf, "%.4f", v);
-  return buf;
-}
 
 void print_table(const std::vector<figure>& figures, const json& m, const settings& s) {
   std::printf("actor_bench: %s, %d cores, %s, CAF %d, %d scheduler workers per system; "
@@ -802,11 +774,9 @@ std::optional<settings> parse_args(int argc, char** argv) {
     } else if (a == "--remote") {
       s.remote = true;
     } else if (a == "--reps" && i + 1 < argc) {
-      char* end = nullptr;
-      long n = std::strtol(argv[++i], &end, 10);
-      if (*end != '\0' || n < 5 || n > 1000)  // house rule: medians of at least 5
-        return std::nullopt;
-      s.reps = static_cast<int>(n);
+      auto n = agora::bench::parse_reps(argv[++i]);
+      if (!n) return std::nullopt;
+      s.reps = *n;
     } else {
       return std::nullopt;
     }

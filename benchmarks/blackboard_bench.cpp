@@ -9,7 +9,8 @@
 // is the median of N >= 5 repetitions (default 5); the table shows min and max.
 // The last line of output is one JSON object for machines.
 
-#include <sys/utsname.h>
+#include "bench_common.hpp"
+
 
 #include <algorithm>
 #include <atomic>
@@ -18,7 +19,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -29,6 +29,9 @@
 #include <nlohmann/json.hpp>
 
 #include "agora/blackboard/blackboard.hpp"
+
+using agora::bench::human;
+using agora::bench::seconds_since;
 
 namespace {
 
@@ -69,9 +72,6 @@ struct figure {
   std::exit(1);
 }
 
-double seconds_since(steady::time_point t0) {
-  return std::chrono::duration<double>(steady::now() - t0).count();
-}
 
 /// Runs fn(thread_index) on `threads` threads released together; returns the
 /// wall time from release to the last one finishing.
@@ -303,37 +303,7 @@ latency watch_latency(int samples) {
 
 // --- Machine and output ---------------------------------------------------------
 
-json machine() {
-  std::string cpu = "unknown";
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      if (colon != std::string::npos)
-        cpu = line.substr(line.find_first_not_of(" \t", colon + 1));
-      break;
-    }
-  std::string kernel = "unknown";
-  struct utsname u {};
-  if (uname(&u) == 0)
-    kernel = std::string(u.sysname) + " " + u.release;
-  return {{"cores", std::thread::hardware_concurrency()}, {"cpu", cpu}, {"kernel", kernel}};
-}
 
-std::string human(double v) {
-  char buf[64];
-  if (v >= 1e6)
-    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  else if (v >= 1e4)
-    std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
-  else if (v >= 100)
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-  else if (v >= 1)
-    std::snprintf(buf, sizeof buf, "%.2f", v);
-  else
-    std::snprintf(buf, sizeof buf, "%.4f", v);
-  return buf;
-}
 
 void print_table(const std::vector<figure>& figures, const json& m, const settings& s) {
   std::printf("blackboard_bench: %s, %d cores, %s; %d repetitions%s\n",
@@ -377,11 +347,9 @@ std::optional<settings> parse_args(int argc, char** argv) {
     if (a == "--quick") {
       s.quick = true;
     } else if (a == "--reps" && i + 1 < argc) {
-      char* end = nullptr;
-      long n = std::strtol(argv[++i], &end, 10);
-      if (*end != '\0' || n < 5 || n > 1000)  // house rule: medians of at least 5
-        return std::nullopt;
-      s.reps = static_cast<int>(n);
+      auto n = agora::bench::parse_reps(argv[++i]);
+      if (!n) return std::nullopt;
+      s.reps = *n;
     } else {
       return std::nullopt;
     }
@@ -444,7 +412,7 @@ int main(int argc, char** argv) {
   }
 
   std::vector<figure> figures{unc1, unc2, hot_c, hot_a, mrg_c, mrg_a, rd1, rd2, rdc, lat50, lat99};
-  json m = machine();
+  json m = agora::bench::machine();
   print_table(figures, m, s);
   std::cout << to_json(figures, m).dump() << std::endl;
   return 0;
