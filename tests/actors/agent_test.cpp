@@ -22,6 +22,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "test_support.hpp"
 #include "agora/actors/agent.hpp"
 #include "agora/actors/runtime.hpp"
 
@@ -29,6 +30,10 @@ namespace act = agora::actors;
 namespace bb = agora::bb;
 using namespace std::chrono_literals;
 using nlohmann::json;
+
+using agora_test::make_task;
+using agora_test::writer;
+using agora_test::read_lines;
 
 namespace {
 
@@ -76,33 +81,8 @@ struct fixture {
   }
 };
 
-act::task make_task(const std::string& run, const std::string& id, json input = nullptr) {
-  act::task t;
-  t.run_id = run;
-  t.task_id = id;
-  t.input = std::move(input);
-  t.expires_in(10s);
-  return t;
-}
 
-/// Writes `task.input` under runs/<run>/out/<task>.
-act::agent_logic writer() {
-  return act::agent_logic::sync([](const act::task& t, bb::scratchpad& sp) -> bb::status {
-    return sp.put("runs/" + t.run_id + "/out/" + t.task_id, t.input);
-  });
-}
 
-std::vector<json> read_lines(const std::string& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = json::parse(line, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    out.push_back(std::move(j));
-  }
-  return out;
-}
 
 }  // namespace
 

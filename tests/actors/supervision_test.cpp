@@ -21,6 +21,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include "test_support.hpp"
 #include "agora/actors/agent.hpp"
 #include "agora/actors/runtime.hpp"
 #include "agora/actors/supervision.hpp"
@@ -29,6 +30,9 @@ namespace act = agora::actors;
 namespace bb = agora::bb;
 using namespace std::chrono_literals;
 using nlohmann::json;
+
+using agora_test::make_task;
+using agora_test::writer;
 
 namespace {
 
@@ -41,20 +45,7 @@ act::runtime_options test_runtime() {
   return o;
 }
 
-act::task make_task(const std::string& run, const std::string& id, json input = nullptr) {
-  act::task t;
-  t.run_id = run;
-  t.task_id = id;
-  t.input = std::move(input);
-  t.expires_in(10s);
-  return t;
-}
 
-act::agent_logic writer() {
-  return act::agent_logic::sync([](const act::task& t, bb::scratchpad& sp) -> bb::status {
-    return sp.put("runs/" + t.run_id + "/out/" + t.task_id, t.input);
-  });
-}
 
 /// A runtime, a board, a scoped actor, and the agents the supervisor made,
 /// recorded by a factory that also tells the scoped actor about each one.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "test_support.hpp"
 #include "agora/actors/tracing.hpp"
 
 using agora::actors::metrics;
@@ -17,23 +18,14 @@ using agora::actors::trace_context;
 using agora::actors::tracer;
 using nlohmann::json;
 
+using agora_test::read_lines;
+
 namespace {
 
 std::string temp_path(const std::string& name) {
   return "/tmp/agora-tracing-test-" + std::to_string(::getpid()) + "-" + name;
 }
 
-std::vector<json> read_lines(const std::string& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    auto j = json::parse(line, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    out.push_back(std::move(j));
-  }
-  return out;
-}
 
 std::string attribute(const json& span_line, const std::string& key) {
   for (const auto& a : span_line.at("attributes"))
