@@ -180,6 +180,7 @@ txn_record filtered(const txn_record& r, std::string_view prefix) {
   out.txn_id = r.txn_id;
   out.author = r.author;
   out.time_us = r.time_us;
+  out.trace = r.trace;
   if (prefix.empty()) {
     out.changes = r.changes;
   } else {
@@ -460,6 +461,7 @@ result<commit_result> store::promote(
   rec->txn_id = opts.txn_id;
   rec->author = p.author;
   rec->time_us = now_us();
+  rec->trace = opts.trace;
   // Everything that allocates happens before the exclusive lock.
   std::vector<version_ptr>& versions = versions_;
   versions.clear();

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -22,14 +23,20 @@
 #include "agora/actors/messages.hpp"
 #include "agora/actors/runtime.hpp"
 #include "agora/blackboard/blackboard.hpp"
+#include "test_support.hpp"
 
 namespace bb = agora::bb;
 namespace act = agora::actors;
 using bb::json;
 using act::blackboard_actor;
+using act::trace_context;
 using std::uint64_t;
 
 namespace {
+
+/// The context of a request that is not traced: the traced form of every
+/// message, with nothing in it.
+const trace_context no_trace{};
 
 // Generous: a reply that does not come within this is a failure, not a
 // slow machine. Nothing in these tests waits for it unless something broke.
@@ -58,8 +65,8 @@ struct fixture {
 };
 
 /// Sends a request and requires a reply of type T.
-template <class T, class... Ts>
-T ask(caf::scoped_actor& self, const blackboard_actor& to, Ts&&... xs) {
+template <class T, class Handle, class... Ts>
+T ask(caf::scoped_actor& self, const Handle& to, Ts&&... xs) {
   std::optional<T> out;
   caf::error err;
   self->request(to, wait_limit, std::forward<Ts>(xs)...)
@@ -99,25 +106,35 @@ bb::promotion put(const std::string& author, const std::string& key, json value)
   return p;
 }
 
-bb::commit_result promote(fixture& f, bb::promotion p, bb::promote_options o = {}) {
+/// An untraced promotion through `f`'s actor (a fixture or traced_fixture).
+template <class Fixture>
+bb::commit_result promote(Fixture& f, bb::promotion p, bb::promote_options o = {}) {
   return ask<bb::commit_result>(f.self, f.actor, act::promote_atom::value, std::move(p),
-                                std::move(o));
+                                std::move(o), no_trace);
 }
 
 /// Round trip through the actor: everything it sent before this reply is in
 /// our mailbox when this returns (CAF keeps one sender's messages in order).
-uint64_t sync(fixture& f) { return ask<uint64_t>(f.self, f.actor, act::revision_atom::value); }
+uint64_t sync(fixture& f) {
+  return ask<uint64_t>(f.self, f.actor, act::revision_atom::value, no_trace);
+}
+
+/// One event of a watch opened with the traced form.
+struct event {
+  act::record_data record;
+  trace_context context;  ///< the committing promotion's
+};
 
 /// Waits for `n` events of watch `id`, each within the wait limit.
-std::vector<act::record_data> take_events(caf::scoped_actor& self, uint64_t id, std::size_t n) {
-  std::vector<act::record_data> out;
+std::vector<event> take_events(caf::scoped_actor& self, uint64_t id, std::size_t n) {
+  std::vector<event> out;
   bool timed_out = false;
   uint64_t wrong_id = 0;
   while (out.size() < n && !timed_out) {
     self->receive(
-        [&](act::watch_event_atom, uint64_t wid, act::record_data& r) {
+        [&](act::watch_event_atom, uint64_t wid, act::record_data& r, trace_context& ctx) {
           if (wid != id) wrong_id = wid;
-          out.push_back(std::move(r));
+          out.push_back(event{std::move(r), ctx});
         },
         caf::after(wait_limit) >> [&] { timed_out = true; });
   }
@@ -127,13 +144,20 @@ std::vector<act::record_data> take_events(caf::scoped_actor& self, uint64_t id, 
   return out;
 }
 
-/// The events already in the mailbox, without waiting for more.
-std::vector<act::record_data> pending_events(caf::scoped_actor& self) {
-  std::vector<act::record_data> out;
+/// The events already in the mailbox, without waiting for more. Events in
+/// the untraced (old) shape count too, so that none goes unnoticed.
+std::vector<event> pending_events(caf::scoped_actor& self) {
+  std::vector<event> out;
   bool empty = false;
   while (!empty)
-    self->receive([&](act::watch_event_atom, uint64_t, act::record_data& r) { out.push_back(r); },
-                  caf::after(std::chrono::seconds(0)) >> [&] { empty = true; });
+    self->receive(
+        [&](act::watch_event_atom, uint64_t, act::record_data& r, trace_context& ctx) {
+          out.push_back(event{std::move(r), ctx});
+        },
+        [&](act::watch_event_atom, uint64_t, act::record_data& r) {
+          out.push_back(event{std::move(r), trace_context{}});
+        },
+        caf::after(std::chrono::seconds(0)) >> [&] { empty = true; });
   return out;
 }
 
@@ -143,14 +167,21 @@ std::vector<uint64_t> revisions(const std::vector<act::record_data>& rs) {
   return out;
 }
 
+std::vector<uint64_t> revisions(const std::vector<event>& es) {
+  std::vector<uint64_t> out;
+  for (const auto& e : es) out.push_back(e.record.revision);
+  return out;
+}
+
 std::vector<uint64_t> range(uint64_t from, uint64_t to) {
   std::vector<uint64_t> out;
   for (uint64_t r = from; r <= to; ++r) out.push_back(r);
   return out;
 }
 
-uint64_t open_watch(fixture& f, const std::string& prefix, uint64_t from, uint64_t credit) {
-  return ask<uint64_t>(f.self, f.actor, act::watch_atom::value, prefix, from, credit);
+uint64_t open_watch(fixture& f, const std::string& prefix, uint64_t from, uint64_t credit,
+                    const trace_context& ctx = no_trace) {
+  return ask<uint64_t>(f.self, f.actor, act::watch_atom::value, prefix, from, credit, ctx);
 }
 
 }  // namespace
@@ -165,7 +196,7 @@ TEST_CASE("blackboard_actor reads and lists at the latest and at older revisions
   CHECK(sync(f) == 3);
 
   auto a = ask<act::entry_data>(f.self, f.actor, act::read_atom::value, std::string("runs/1/a"),
-                                uint64_t{0});
+                                uint64_t{0}, no_trace);
   CHECK(a.exists());
   CHECK(a.value == "2");
   CHECK(a.mod_revision == 3);
@@ -173,16 +204,16 @@ TEST_CASE("blackboard_actor reads and lists at the latest and at older revisions
   CHECK(a.author == "alice");
 
   auto old = ask<act::entry_data>(f.self, f.actor, act::read_atom::value,
-                                  std::string("runs/1/a"), uint64_t{1});
+                                  std::string("runs/1/a"), uint64_t{1}, no_trace);
   CHECK(old.value == "1");
   CHECK(old.mod_revision == 1);
 
   auto none = ask<act::entry_data>(f.self, f.actor, act::read_atom::value,
-                                   std::string("runs/1/zzz"), uint64_t{0});
+                                   std::string("runs/1/zzz"), uint64_t{0}, no_trace);
   CHECK_FALSE(none.exists());
 
   auto all = ask<std::vector<act::entry_data>>(f.self, f.actor, act::list_atom::value,
-                                               std::string("runs/1"), uint64_t{0});
+                                               std::string("runs/1"), uint64_t{0}, no_trace);
   REQUIRE(all.size() == 2);
   CHECK(all[0].key == "runs/1/a");
   CHECK(all[1].key == "runs/1/b");
@@ -191,7 +222,7 @@ TEST_CASE("blackboard_actor reads and lists at the latest and at older revisions
   CHECK(*b == json{{"x", "y"}});
 
   auto at1 = ask<std::vector<act::entry_data>>(f.self, f.actor, act::list_atom::value,
-                                               std::string("runs"), uint64_t{1});
+                                               std::string("runs"), uint64_t{1}, no_trace);
   CHECK(at1.size() == 1);
 
   // The actor and direct callers share one board.
@@ -203,28 +234,29 @@ TEST_CASE("blackboard_actor reports blackboard errors as caf::error", "[actors][
   promote(f, put("alice", "a", 1));
 
   auto bad_key = ask_error<act::entry_data>(f.self, f.actor, act::read_atom::value,
-                                            std::string("a//b"), uint64_t{0});
+                                            std::string("a//b"), uint64_t{0}, no_trace);
   CHECK(bad_key == bb::errc::invalid_key);
   CHECK(act::from_caf_error(bad_key).message.find("a//b") != std::string::npos);
 
   auto future = ask_error<act::entry_data>(f.self, f.actor, act::read_atom::value,
-                                           std::string("a"), uint64_t{9});
+                                           std::string("a"), uint64_t{9}, no_trace);
   CHECK(future == bb::errc::future_revision);
 
   auto bad_range = ask_error<std::vector<act::record_data>>(
-      f.self, f.actor, act::history_atom::value, uint64_t{0}, uint64_t{1}, std::string());
+      f.self, f.actor, act::history_atom::value, uint64_t{0}, uint64_t{1}, std::string(), no_trace);
   CHECK(bad_range == bb::errc::invalid_argument);
 
   bb::promotion bad = put("alice", "x", 1);
   bad.ops[0].key = "x/";
   auto rejected = ask_error<bb::commit_result>(f.self, f.actor, act::promote_atom::value, bad,
-                                               bb::promote_options{});
+                                               bb::promote_options{}, no_trace);
   CHECK(rejected == bb::errc::invalid_key);
   CHECK(act::from_caf_error(rejected).key == "x/");
 
   bb::promotion no_author = put("", "x", 1);
   CHECK(ask_error<bb::commit_result>(f.self, f.actor, act::promote_atom::value, no_author,
-                                     bb::promote_options{}) == bb::errc::invalid_argument);
+                                     bb::promote_options{}, no_trace) ==
+        bb::errc::invalid_argument);
   CHECK(sync(f) == 1);  // nothing rejected changed the board
 }
 
@@ -244,13 +276,14 @@ TEST_CASE("blackboard_actor promotes idempotently and reports history",
   promote(f, put("carol", "runs/1/b", "text"));
 
   auto all = ask<std::vector<act::record_data>>(f.self, f.actor, act::history_atom::value,
-                                                uint64_t{1}, UINT64_MAX, std::string());
+                                                uint64_t{1}, UINT64_MAX, std::string(), no_trace);
   CHECK(revisions(all) == std::vector<uint64_t>{1, 2, 3});
   CHECK(all[0].txn_id == "run1/task1/0");
   CHECK(all[0].author == "alice");
 
-  auto runs = ask<std::vector<act::record_data>>(f.self, f.actor, act::history_atom::value,
-                                                 uint64_t{1}, uint64_t{3}, std::string("runs"));
+  auto runs =
+      ask<std::vector<act::record_data>>(f.self, f.actor, act::history_atom::value, uint64_t{1},
+                                         uint64_t{3}, std::string("runs"), no_trace);
   CHECK(revisions(runs) == std::vector<uint64_t>{1, 3});
   REQUIRE(runs[1].changes.size() == 1);
   CHECK(runs[1].changes[0].kind == bb::op_kind::put);
@@ -262,22 +295,22 @@ TEST_CASE("blackboard_actor compacts and then refuses what it forgot",
           "[actors][blackboard_actor]") {
   fixture f;
   for (int i = 1; i <= 4; ++i) promote(f, put("w", "k", i));
-  ask_done(f.self, f.actor, act::compact_atom::value, uint64_t{3});
+  ask_done(f.self, f.actor, act::compact_atom::value, uint64_t{3}, no_trace);
   CHECK(f.board->compact_revision() == 3);
 
   auto old = ask_error<act::entry_data>(f.self, f.actor, act::read_atom::value, std::string("k"),
-                                        uint64_t{2});
+                                        uint64_t{2}, no_trace);
   CHECK(old == bb::errc::compacted);
   auto hist = ask_error<std::vector<act::record_data>>(
-      f.self, f.actor, act::history_atom::value, uint64_t{1}, UINT64_MAX, std::string());
+      f.self, f.actor, act::history_atom::value, uint64_t{1}, UINT64_MAX, std::string(), no_trace);
   CHECK(hist == bb::errc::compacted);
   auto kept = ask<std::vector<act::record_data>>(f.self, f.actor, act::history_atom::value,
-                                                 uint64_t{3}, UINT64_MAX, std::string());
+                                                 uint64_t{3}, UINT64_MAX, std::string(), no_trace);
   CHECK(revisions(kept) == std::vector<uint64_t>{3, 4});
 
   bool replied = false;
   caf::error err;
-  f.self->request(f.actor, wait_limit, act::compact_atom::value, uint64_t{99})
+  f.self->request(f.actor, wait_limit, act::compact_atom::value, uint64_t{99}, no_trace)
       .receive([&]() { replied = true; }, [&](caf::error& e) { err = std::move(e); });
   CHECK_FALSE(replied);
   CHECK(err == bb::errc::future_revision);
@@ -297,7 +330,7 @@ TEST_CASE("blackboard_actor delivers a conflict with its conflicting keys",
   promote(f, put("w", "a", 7));  // "a" moves on
 
   auto err = ask_error<bb::commit_result>(f.self, f.actor, act::promote_atom::value, p,
-                                          bb::promote_options{});
+                                          bb::promote_options{}, no_trace);
   CHECK(err == bb::errc::conflict);
   auto e = act::from_caf_error(err);
   CHECK(e.code == bb::errc::conflict);
@@ -327,9 +360,9 @@ TEST_CASE("blackboard_actor watch delivers records in order with no gaps",
 
   auto events = take_events(f.self, id, 5);
   CHECK(revisions(events) == std::vector<uint64_t>{2, 3, 5, 6, 9});
-  for (const auto& r : events)
-    for (const auto& c : r.changes) CHECK(c.after.key.rfind("runs/1/", 0) == 0);
-  CHECK(events.back().changes.at(0).after.value == "9");
+  for (const auto& e : events)
+    for (const auto& c : e.record.changes) CHECK(c.after.key.rfind("runs/1/", 0) == 0);
+  CHECK(events.back().record.changes.at(0).after.value == "9");
   sync(f);
   CHECK(pending_events(f.self).empty());
 
@@ -357,14 +390,14 @@ TEST_CASE("blackboard_actor watch sends no more events than the subscriber's cre
   auto first = pending_events(f.self);
   CHECK(revisions(first) == std::vector<uint64_t>{1, 2});
 
-  f.self->send(f.actor, act::credit_atom::value, id, uint64_t{48});
+  f.self->send(f.actor, act::credit_atom::value, id, uint64_t{48}, no_trace);
   auto rest = take_events(f.self, id, 48);
   CHECK(revisions(rest) == range(3, 50));
   sync(f);
   CHECK(pending_events(f.self).empty());
 
   // Credit left over is used by later commits, one event each.
-  f.self->send(f.actor, act::credit_atom::value, id, uint64_t{10});
+  f.self->send(f.actor, act::credit_atom::value, id, uint64_t{10}, no_trace);
   sync(f);
   CHECK(pending_events(f.self).empty());
   promote(f, put("w", "runs/late", 51));
@@ -374,19 +407,19 @@ TEST_CASE("blackboard_actor watch sends no more events than the subscriber's cre
 TEST_CASE("blackboard_actor unwatch stops events", "[actors][blackboard_actor]") {
   fixture f;
   auto id = open_watch(f, "runs", 0, 100);
-  CHECK(ask<uint64_t>(f.self, f.actor, act::watches_atom::value) == 1);
+  CHECK(ask<uint64_t>(f.self, f.actor, act::watches_atom::value, no_trace) == 1);
   promote(f, put("w", "runs/a", 1));
   promote(f, put("w", "runs/b", 2));
   CHECK(revisions(take_events(f.self, id, 2)) == std::vector<uint64_t>{1, 2});
 
-  ask_done(f.self, f.actor, act::unwatch_atom::value, id);
-  CHECK(ask<uint64_t>(f.self, f.actor, act::watches_atom::value) == 0);
+  ask_done(f.self, f.actor, act::unwatch_atom::value, id, no_trace);
+  CHECK(ask<uint64_t>(f.self, f.actor, act::watches_atom::value, no_trace) == 0);
   for (int i = 3; i <= 5; ++i) promote(f, put("w", "runs/c", i));
   sync(f);
   CHECK(pending_events(f.self).empty());
   // Closing twice, or granting credit to a closed watch, is harmless.
-  ask_done(f.self, f.actor, act::unwatch_atom::value, id);
-  f.self->send(f.actor, act::credit_atom::value, id, uint64_t{5});
+  ask_done(f.self, f.actor, act::unwatch_atom::value, id, no_trace);
+  f.self->send(f.actor, act::credit_atom::value, id, uint64_t{5}, no_trace);
   sync(f);
   CHECK(pending_events(f.self).empty());
 }
@@ -402,18 +435,18 @@ TEST_CASE("blackboard_actor cancels the watches of a subscriber that goes down",
     // reaches us, and the count below needs no waiting.
     f.self->monitor(subscriber->address());
     ask<uint64_t>(subscriber, f.actor, act::watch_atom::value, std::string("runs"), uint64_t{0},
-                  uint64_t{10});
+                  uint64_t{10}, no_trace);
     ask<uint64_t>(subscriber, f.actor, act::watch_atom::value, std::string("other"), uint64_t{0},
-                  uint64_t{10});
+                  uint64_t{10}, no_trace);
     mine = open_watch(f, "runs", 0, 10);  // ours stays open
-    CHECK(ask<uint64_t>(f.self, f.actor, act::watches_atom::value) == 3);
+    CHECK(ask<uint64_t>(f.self, f.actor, act::watches_atom::value, no_trace) == 3);
     promote(f, put("w", "runs/a", 1));
   }  // the subscriber quits here
 
   bool down = false;
   f.self->receive([&](caf::down_msg&) { down = true; }, caf::after(wait_limit) >> [] {});
   REQUIRE(down);
-  CHECK(ask<uint64_t>(f.self, f.actor, act::watches_atom::value) == 1);
+  CHECK(ask<uint64_t>(f.self, f.actor, act::watches_atom::value, no_trace) == 1);
   // The blackboard keeps working, and our own watch still delivers.
   promote(f, put("w", "runs/b", 2));
   CHECK(revisions(take_events(f.self, mine, 2)) == std::vector<uint64_t>{1, 2});
@@ -424,27 +457,295 @@ TEST_CASE("blackboard_actor ends a watch whose history was compacted away",
   bb::blackboard_options opts;
   opts.watch_buffer = 2;
   fixture f{opts};
-  auto id = open_watch(f, "runs", 0, 1);
+  const auto opener = trace_context::make_root();
+  auto id = open_watch(f, "runs", 0, 1, opener);
   for (int i = 1; i <= 10; ++i) promote(f, put("w", "runs/k", i));
   CHECK(revisions(take_events(f.self, id, 1)) == std::vector<uint64_t>{1});
   // Revisions 2 and 3 wait in the watch's buffer; it overflowed at 4, so
   // the rest must come from history, which compaction now removes.
-  ask_done(f.self, f.actor, act::compact_atom::value, uint64_t{10});
-  f.self->send(f.actor, act::credit_atom::value, id, uint64_t{100});
+  ask_done(f.self, f.actor, act::compact_atom::value, uint64_t{10}, no_trace);
+  f.self->send(f.actor, act::credit_atom::value, id, uint64_t{100}, no_trace);
   auto buffered = take_events(f.self, id, 2);
   CHECK(revisions(buffered) == std::vector<uint64_t>{2, 3});
 
   caf::error reason;
   uint64_t ended = 0;
+  trace_context cause;
   f.self->receive(
-      [&](act::watch_end_atom, uint64_t wid, caf::error& e) {
+      [&](act::watch_end_atom, uint64_t wid, caf::error& e, trace_context& ctx) {
         ended = wid;
         reason = std::move(e);
+        cause = ctx;
       },
       caf::after(wait_limit) >> [] {});
   CHECK(ended == id);
   CHECK(reason == bb::errc::compacted);
-  CHECK(ask<uint64_t>(f.self, f.actor, act::watches_atom::value) == 0);
+  // The end links to the request that opened the watch (this actor records
+  // no spans, so that is the request's own context).
+  CHECK(cause == opener);
+  CHECK(ask<uint64_t>(f.self, f.actor, act::watches_atom::value, no_trace) == 0);
+}
+
+// -- trace contexts ---------------------------------------------------------------
+
+namespace {
+
+/// A blackboard actor spawned on a runtime that writes spans to a fresh
+/// file, so the actor records them with the runtime's tracer.
+struct traced_fixture {
+  explicit traced_fixture(const std::string& name)
+      : path(fresh_file(name)), rt(with_spans(path)), board(std::make_shared<bb::blackboard>()),
+        actor(act::spawn_blackboard(rt, board)), self(rt.system()) {}
+  ~traced_fixture() {
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    std::remove(path.c_str());
+  }
+
+  /// Every span written so far.
+  std::vector<json> spans() {
+    rt.tracer().flush();
+    return agora_test::read_lines(path);
+  }
+
+  static std::string fresh_file(const std::string& name) {
+    auto p = "/tmp/agora-bb-actor-test-" + std::to_string(::getpid()) + "-" + name + ".jsonl";
+    std::remove(p.c_str());
+    return p;
+  }
+  static act::runtime_options with_spans(const std::string& p) {
+    auto o = test_runtime();
+    o.spans_path = p;
+    return o;
+  }
+
+  std::string path;
+  act::runtime rt;
+  std::shared_ptr<bb::blackboard> board;
+  blackboard_actor actor;
+  caf::scoped_actor self;
+};
+
+/// The attribute `key` of a span line as text; "<missing>" when absent.
+std::string attribute(const json& span_line, const std::string& key) {
+  for (const auto& a : span_line.at("attributes"))
+    if (a.at("key") == key) {
+      const auto& v = a.at("value");
+      if (v.contains("stringValue")) return v["stringValue"].get<std::string>();
+      if (v.contains("intValue")) return v["intValue"].get<std::string>();
+      return v.dump();
+    }
+  return "<missing>";
+}
+
+}  // namespace
+
+TEST_CASE("blackboard_actor records a traced promote as a child span of the request's context",
+          "[actors][blackboard_actor][tracing]") {
+  traced_fixture f{"promote"};
+  REQUIRE(f.rt.tracer().enabled());
+  // A remote agent's promotion that read "runs/1/a" while it was absent.
+  auto sp = f.board->begin("debater/bob");
+  REQUIRE(sp.get("runs/1/a").ok());
+  REQUIRE(sp.put("runs/1/b", 2).ok());
+  auto stale = sp.to_promotion();
+
+  const auto task = trace_context::make_root();
+  bb::promote_options o;
+  o.txn_id = "run1/t1/0";
+  auto c = ask<bb::commit_result>(f.self, f.actor, act::promote_atom::value,
+                                  put("debater/alice", "runs/1/a", 1), o, task);
+  const auto retry = trace_context::make_root();
+  auto err = ask_error<bb::commit_result>(f.self, f.actor, act::promote_atom::value, stale,
+                                          bb::promote_options{}, retry);
+  REQUIRE(err == bb::errc::conflict);
+
+  auto spans = f.spans();
+  REQUIRE(spans.size() == 2);
+  const json& ok = spans[0];
+  CHECK(ok.at("name") == "bb.promote");
+  CHECK(ok.at("traceId") == task.trace_id_hex());
+  CHECK(ok.at("parentSpanId") == act::span_id_hex(task.span_id));
+  CHECK(ok.at("spanId") != act::span_id_hex(task.span_id));
+  CHECK(ok.at("status").at("code") == "STATUS_CODE_OK");
+  CHECK(attribute(ok, "agora.revision") == std::to_string(c.revision));
+  CHECK(attribute(ok, "agora.txn_id") == "run1/t1/0");
+  CHECK(attribute(ok, "agora.keys") == "1");
+  CHECK(attribute(ok, "agora.agent") == "debater/alice");
+  CHECK(attribute(ok, "agora.status") == "ok");
+
+  const json& refused = spans[1];
+  CHECK(refused.at("name") == "bb.promote");
+  CHECK(refused.at("traceId") == retry.trace_id_hex());
+  CHECK(refused.at("parentSpanId") == act::span_id_hex(retry.span_id));
+  CHECK(refused.at("status").at("code") == "STATUS_CODE_ERROR");
+  CHECK(refused.at("status").at("message").get<std::string>().rfind("conflict: ", 0) == 0);
+  CHECK(attribute(refused, "agora.status") == "conflict");
+  CHECK(attribute(refused, "agora.conflicts") == "runs/1/a");
+  CHECK(attribute(refused, "agora.revision") == "<missing>");  // nothing committed
+}
+
+TEST_CASE("blackboard_actor records a traced read as a child span with key and revision",
+          "[actors][blackboard_actor][tracing]") {
+  traced_fixture f{"read"};
+  promote(f, put("w", "runs/1/a", 1));  // untraced: no span
+  promote(f, put("w", "runs/1/b", 2));
+  const auto task = trace_context::make_root().child();
+  auto e = ask<act::entry_data>(f.self, f.actor, act::read_atom::value, std::string("runs/1/a"),
+                                uint64_t{0}, task);
+  CHECK(e.value == "1");
+
+  auto spans = f.spans();
+  REQUIRE(spans.size() == 1);
+  CHECK(spans[0].at("name") == "bb.read");
+  CHECK(spans[0].at("traceId") == task.trace_id_hex());
+  CHECK(spans[0].at("parentSpanId") == act::span_id_hex(task.span_id));
+  CHECK(attribute(spans[0], "agora.key") == "runs/1/a");
+  CHECK(attribute(spans[0], "agora.revision") == "2");      // the snapshot read
+  CHECK(attribute(spans[0], "agora.mod_revision") == "1");  // the version found
+}
+
+TEST_CASE("blackboard_actor records one span per traced request and none for untraced ones",
+          "[actors][blackboard_actor][tracing]") {
+  traced_fixture f{"all"};
+  // Each request once, with the context given; `old` sends the deprecated
+  // forms instead. Returns after every reply (and the credit) was handled.
+  auto each_request = [&f](const trace_context& ctx, bool old) {
+    auto& self = f.self;
+    const auto& a = f.actor;
+    uint64_t id = 0;
+    // Blind: the promotion's base (revision 0) is below the compaction
+    // point after the first round.
+    const bb::promote_options blind{"", bb::isolation::blind};
+    if (old) {
+      ask<bb::commit_result>(self, a, act::promote_atom::value, put("w", "k", 1), blind);
+      ask<act::entry_data>(self, a, act::read_atom::value, std::string("k"), uint64_t{0});
+      ask<std::vector<act::entry_data>>(self, a, act::list_atom::value, std::string(),
+                                        uint64_t{0});
+      ask<uint64_t>(self, a, act::revision_atom::value);
+      ask<std::vector<act::record_data>>(self, a, act::history_atom::value, uint64_t{1},
+                                         UINT64_MAX, std::string());
+      ask_done(self, a, act::compact_atom::value, uint64_t{1});
+      id = ask<uint64_t>(self, a, act::watch_atom::value, std::string("none"), uint64_t{0},
+                         uint64_t{0});
+      self->send(a, act::credit_atom::value, id, uint64_t{1});
+      ask<uint64_t>(self, a, act::watches_atom::value);
+      ask_done(self, a, act::unwatch_atom::value, id);
+    } else {
+      ask<bb::commit_result>(self, a, act::promote_atom::value, put("w", "k", 1), blind, ctx);
+      ask<act::entry_data>(self, a, act::read_atom::value, std::string("k"), uint64_t{0}, ctx);
+      ask<std::vector<act::entry_data>>(self, a, act::list_atom::value, std::string(),
+                                        uint64_t{0}, ctx);
+      ask<uint64_t>(self, a, act::revision_atom::value, ctx);
+      ask<std::vector<act::record_data>>(self, a, act::history_atom::value, uint64_t{1},
+                                         UINT64_MAX, std::string(), ctx);
+      ask_done(self, a, act::compact_atom::value, uint64_t{1}, ctx);
+      id = ask<uint64_t>(self, a, act::watch_atom::value, std::string("none"), uint64_t{0},
+                         uint64_t{0}, ctx);
+      self->send(a, act::credit_atom::value, id, uint64_t{1}, ctx);
+      ask<uint64_t>(self, a, act::watches_atom::value, ctx);
+      ask_done(self, a, act::unwatch_atom::value, id, ctx);
+    }
+  };
+
+  each_request(no_trace, false);
+  each_request(no_trace, true);
+  CHECK(f.spans().empty());
+  CHECK(f.rt.tracer().written() == 0);
+
+  const auto ctx = trace_context::make_root();
+  each_request(ctx, false);
+  auto spans = f.spans();
+  std::set<std::string> names;
+  for (const auto& s : spans) {
+    INFO(s.dump());
+    names.insert(s.at("name").get<std::string>());
+    CHECK(s.at("traceId") == ctx.trace_id_hex());
+    CHECK(s.at("parentSpanId") == act::span_id_hex(ctx.span_id));
+  }
+  CHECK(spans.size() == 10);
+  CHECK(names == std::set<std::string>{"bb.promote", "bb.read", "bb.list", "bb.revision",
+                                       "bb.history", "bb.compact", "bb.watch", "bb.credit",
+                                       "bb.watches", "bb.unwatch"});
+}
+
+TEST_CASE("blackboard_actor watch events carry the context of the promotion that committed them",
+          "[actors][blackboard_actor][tracing]") {
+  SECTION("without spans of its own: the promotion request's context, passed through") {
+    fixture f;
+    auto id = open_watch(f, "runs", 0, 10, trace_context::make_root());
+    const auto a = trace_context::make_root();
+    ask<bb::commit_result>(f.self, f.actor, act::promote_atom::value, put("w", "runs/a", 1),
+                           bb::promote_options{}, a);
+    promote(f, put("w", "runs/b", 2));  // not traced
+    // A commit made directly on the board, by a caller that set the tag.
+    const auto c = trace_context::make_root();
+    auto sp = f.board->begin("direct");
+    REQUIRE(sp.put("runs/c", 3).ok());
+    bb::promote_options direct;
+    direct.trace = act::to_trace_tag(c);
+    REQUIRE(f.board->promote(sp, direct).ok());
+
+    auto events = take_events(f.self, id, 3);
+    CHECK(revisions(events) == std::vector<uint64_t>{1, 2, 3});
+    CHECK(events[0].context == a);
+    CHECK_FALSE(events[1].context.valid());
+    CHECK(events[1].context == trace_context{});
+    CHECK(events[2].context == c);
+  }
+  SECTION("with spans: the bb.promote span's context, a child of the request's") {
+    traced_fixture f{"watch"};
+    auto id = ask<uint64_t>(f.self, f.actor, act::watch_atom::value, std::string("runs"),
+                            uint64_t{0}, uint64_t{10}, no_trace);
+    const auto a = trace_context::make_root();
+    ask<bb::commit_result>(f.self, f.actor, act::promote_atom::value, put("w", "runs/a", 1),
+                           bb::promote_options{}, a);
+    auto events = take_events(f.self, id, 1);
+    auto spans = f.spans();
+    REQUIRE(spans.size() == 1);
+    const auto& commit = events[0].context;
+    CHECK(commit.trace_id_hex() == a.trace_id_hex());
+    CHECK(commit.parent_span_id == a.span_id);
+    CHECK(act::span_id_hex(commit.span_id) == spans[0].at("spanId"));
+    CHECK(attribute(spans[0], "agora.revision") == "1");
+  }
+}
+
+TEST_CASE("blackboard_actor still answers the untraced (deprecated) form of every request",
+          "[actors][blackboard_actor]") {
+  fixture f;
+  auto c = ask<bb::commit_result>(f.self, f.actor, act::promote_atom::value, put("w", "runs/a", 1),
+                                  bb::promote_options{});
+  CHECK(c.revision == 1);
+  CHECK(ask<act::entry_data>(f.self, f.actor, act::read_atom::value, std::string("runs/a"),
+                             uint64_t{0})
+            .value == "1");
+  CHECK(ask<std::vector<act::entry_data>>(f.self, f.actor, act::list_atom::value,
+                                          std::string("runs"), uint64_t{0})
+            .size() == 1);
+  CHECK(ask<uint64_t>(f.self, f.actor, act::revision_atom::value) == 1);
+  CHECK(ask<std::vector<act::record_data>>(f.self, f.actor, act::history_atom::value,
+                                           uint64_t{1}, UINT64_MAX, std::string())
+            .size() == 1);
+  // A watch opened the old way sends its events the old way: no context.
+  auto id = ask<uint64_t>(f.self, f.actor, act::watch_atom::value, std::string("runs"),
+                          uint64_t{1}, uint64_t{0});
+  f.self->send(f.actor, act::credit_atom::value, id, uint64_t{1});
+  bool old_shape = false;
+  bool new_shape = false;
+  f.self->receive([&](act::watch_event_atom, uint64_t, act::record_data&) { old_shape = true; },
+                  [&](act::watch_event_atom, uint64_t, act::record_data&,
+                      trace_context&) { new_shape = true; },
+                  caf::after(wait_limit) >> [] {});
+  CHECK(old_shape);
+  CHECK_FALSE(new_shape);
+  CHECK(ask<uint64_t>(f.self, f.actor, act::watches_atom::value) == 1);
+  ask_done(f.self, f.actor, act::unwatch_atom::value, id);
+  ask_done(f.self, f.actor, act::compact_atom::value, uint64_t{1});
+
+  // The traced part of the interface is a handle of its own: code holding
+  // it cannot send an untraced request.
+  act::traced_blackboard_actor traced = f.actor;
+  CHECK(ask<uint64_t>(f.self, traced, act::revision_atom::value, no_trace) == 1);
 }
 
 TEST_CASE("blackboard_actor quits when told to, so the system can shut down",
@@ -454,7 +755,7 @@ TEST_CASE("blackboard_actor quits when told to, so the system can shut down",
   caf::scoped_actor self{rt.system()};
   self->monitor(actor);
   auto rev = uint64_t{99};
-  self->request(actor, wait_limit, act::revision_atom::value)
+  self->request(actor, wait_limit, act::revision_atom::value, no_trace)
       .receive([&](uint64_t r) { rev = r; }, [](caf::error&) {});
   CHECK(rev == 0);
   caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);

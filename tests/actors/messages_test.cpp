@@ -225,6 +225,72 @@ TEST_CASE("messages survive CAF's binary round trip", "[actors][messages]") {
     REQUIRE((m2.match_elements<act::promote_atom, bb::promotion, bb::promote_options>()));
     CHECK(m2.get_as<bb::promotion>(1).ops.at(0).value == json(1));
   }
+  SECTION("a traced promote request: the context travels, the options' trace tag does not") {
+    bb::promotion p;
+    p.author = "eve";
+    p.ops.push_back(bb::staged_op{bb::op_kind::put, "a", 1});
+    const auto ctx = act::trace_context::make_root().child();
+    bb::promote_options o{"txn-1", bb::isolation::serializable};
+    o.trace = act::to_trace_tag(ctx);  // the actor sets it from ctx on arrival
+    auto m = round_trip(sys, caf::make_message(act::promote_atom::value, p, o, ctx));
+    REQUIRE((m.match_elements<act::promote_atom, bb::promotion, bb::promote_options,
+                              act::trace_context>()));
+    CHECK(m.get_as<act::trace_context>(3) == ctx);
+    CHECK(m.get_as<bb::promote_options>(2).txn_id == "txn-1");
+    CHECK(m.get_as<bb::promote_options>(2).trace == bb::trace_tag{});
+  }
+  SECTION("every traced request keeps its elements and its context, empty or not") {
+    const auto ctx = GENERATE(act::trace_context{}, act::trace_context::make_root().child());
+    const std::uint64_t n = 3;
+    std::vector<caf::message> requests{
+        caf::make_message(act::read_atom::value, std::string("runs/1/a"), n, ctx),
+        caf::make_message(act::list_atom::value, std::string("runs"), n, ctx),
+        caf::make_message(act::revision_atom::value, ctx),
+        caf::make_message(act::history_atom::value, n, n, std::string("runs"), ctx),
+        caf::make_message(act::compact_atom::value, n, ctx),
+        caf::make_message(act::watch_atom::value, std::string("runs"), n, n, ctx),
+        caf::make_message(act::credit_atom::value, n, n, ctx),
+        caf::make_message(act::unwatch_atom::value, n, ctx),
+        caf::make_message(act::watches_atom::value, ctx),
+    };
+    for (const auto& m : requests) {
+      auto m2 = round_trip(sys, m);
+      INFO("request " << caf::to_string(m));
+      CHECK(m2.type_token() == m.type_token());
+      CHECK(m2.get_as<act::trace_context>(m2.size() - 1) == ctx);
+      CHECK(caf::to_string(m2) == caf::to_string(m));
+    }
+  }
+  SECTION("traced watch events and ends, as the blackboard actor sends them") {
+    auto rec = act::to_record_data(*board->history(2, 2));
+    REQUIRE(rec.size() == 1);
+    const auto ctx = act::trace_context::make_root().child();
+    auto ev = round_trip(
+        sys, caf::make_message(act::watch_event_atom::value, std::uint64_t{5}, rec.front(), ctx));
+    REQUIRE((ev.match_elements<act::watch_event_atom, std::uint64_t, act::record_data,
+                               act::trace_context>()));
+    CHECK(ev.get_as<act::record_data>(2) == rec.front());
+    CHECK(ev.get_as<act::trace_context>(3) == ctx);
+    auto why = act::to_caf_error(bb::error{bb::errc::compacted, "history below 9 is gone"});
+    auto end =
+        round_trip(sys, caf::make_message(act::watch_end_atom::value, std::uint64_t{5}, why, ctx));
+    REQUIRE((end.match_elements<act::watch_end_atom, std::uint64_t, caf::error,
+                                act::trace_context>()));
+    CHECK(end.get_as<caf::error>(2) == bb::errc::compacted);
+    CHECK(act::from_caf_error(end.get_as<caf::error>(2)).message == "history below 9 is gone");
+    CHECK(end.get_as<act::trace_context>(3) == ctx);
+  }
+}
+
+TEST_CASE("messages convert a trace context to the blackboard's trace tag and back",
+          "[actors][messages]") {
+  const auto ctx = act::trace_context::make_root().child();
+  const bb::trace_tag tag = act::to_trace_tag(ctx);
+  CHECK(tag == bb::trace_tag{ctx.trace_hi, ctx.trace_lo, ctx.span_id, ctx.parent_span_id});
+  CHECK(act::from_trace_tag(tag) == ctx);
+  // Empty stays empty: an untraced commit's record reads as "not traced".
+  CHECK(act::to_trace_tag(act::trace_context{}) == bb::trace_tag{});
+  CHECK_FALSE(act::from_trace_tag(bb::trace_tag{}).valid());
 }
 
 TEST_CASE("messages turn bad JSON text into bad_message", "[actors][messages]") {

@@ -72,6 +72,32 @@ TEST_CASE("history returns committed transactions in a revision range", "[blackb
   CHECK(revisions_of(history_of(b, 3, 100)) == std::vector<std::uint64_t>{3});  // `to` clamped
 }
 
+TEST_CASE("history keeps each commit's trace tag, and a replay keeps the first one",
+          "[blackboard][history]") {
+  blackboard b;
+  promote_options traced;
+  traced.txn_id = "t-1";
+  traced.trace = trace_tag{1, 2, 3, 4};
+  commit_puts(b, {{"runs/a", 1}}, "alice", traced);
+  commit_put(b, "runs/b", 2, "bob");  // untraced
+  // The same transaction again, with another tag: replayed, the record
+  // still holds the tag of the commit that happened.
+  promote_options retry = traced;
+  retry.trace = trace_tag{9, 9, 9, 9};
+  auto sp = b.begin("alice");
+  REQUIRE(sp.put("runs/a", 1).ok());
+  auto r = b.promote(sp, retry);
+  REQUIRE(r.ok());
+  CHECK(r->replayed);
+
+  auto all = history_of(b, 1);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].trace == trace_tag{1, 2, 3, 4});
+  CHECK(all[1].trace == trace_tag{});
+  // A prefix-reduced record keeps the tag too.
+  CHECK(history_of(b, 1, 1, "runs/a").at(0).trace == trace_tag{1, 2, 3, 4});
+}
+
 TEST_CASE("history records each change with its new version", "[blackboard][history]") {
   blackboard b;
   commit_put(b, "k", "v1", "alice");

@@ -117,6 +117,23 @@ TEST_CASE("watch delivers one revision whole with only the changes under its pre
   check_nothing_pending(w);
 }
 
+TEST_CASE("watch delivers each commit's trace tag, live and from history",
+          "[blackboard][watch]") {
+  blackboard b;
+  auto live = open_watch(b, "runs");
+  promote_options traced;
+  traced.trace = trace_tag{7, 8, 9, 0};
+  commit_puts(b, {{"runs/a", 1}, {"other/x", 2}}, "alice", traced);
+  commit_put(b, "runs/b", 2, "bob");
+  auto first = next_record(live);
+  CHECK(first.trace == trace_tag{7, 8, 9, 0});
+  CHECK(first.changes.size() == 1);  // reduced to the prefix, tag kept
+  CHECK(next_record(live).trace == trace_tag{});
+
+  auto replay = open_watch(b, "runs", 1);  // from history
+  CHECK(next_record(replay).trace == trace_tag{7, 8, 9, 0});
+}
+
 TEST_CASE("watch that falls behind resumes from history without gaps", "[blackboard][watch]") {
   blackboard_options o;
   o.watch_buffer = 4;

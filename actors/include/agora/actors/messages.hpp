@@ -12,6 +12,12 @@
 ///     [&](const caf::error& err) { ... });
 /// ```
 ///
+/// Every request of the blackboard protocol carries a `trace_context`
+/// (tracing.hpp) as its last element, and so do the events of a watch opened
+/// with one; an empty (default) context means "not traced". See
+/// blackboard_actor.hpp for the messages and docs/actors.md for what the
+/// actor does with the context.
+///
 /// Values travel as JSON text: `entry_data::value` is dumped text, and the
 /// `inspect` overloads below write a bb::staged_op's value as text and parse
 /// it on arrival without throwing; bad text fails the load with
@@ -19,7 +25,8 @@
 /// types used in messages (staged_op, key_revision, promotion,
 /// promote_options, commit_result, key_conflict), is registered by
 /// `register_types` (runtime.hpp) under the names listed in docs/actors.md;
-/// CAF registers `std::vector<T>` of each along with it.
+/// CAF registers `std::vector<T>` of each along with it. trace_context is
+/// registered with tracing.hpp's types.
 ///
 /// Thread-safety: plain values.
 #pragma once
@@ -36,6 +43,7 @@
 #include <caf/meta/type_name.hpp>
 
 #include "agora/actors/errors.hpp"
+#include "agora/actors/tracing.hpp"
 #include "agora/blackboard/blackboard.hpp"
 #include "agora/blackboard/entry.hpp"
 #include "agora/blackboard/scratchpad.hpp"
@@ -61,6 +69,24 @@ using watches_atom = caf::atom_constant<caf::atom("watches")>;
 using watch_event_atom = caf::atom_constant<caf::atom("watch_evt")>;
 /// Blackboard → subscriber: the watch failed and is closed.
 using watch_end_atom = caf::atom_constant<caf::atom("watch_end")>;
+
+// -- trace contexts in the blackboard layer ------------------------------------
+
+/// The context as the blackboard stores it with a commit
+/// (bb::promote_options::trace, bb::txn_record::trace): trace id high and
+/// low, span id, parent span id.
+inline bb::trace_tag to_trace_tag(const trace_context& c) noexcept {
+  return {c.trace_hi, c.trace_lo, c.span_id, c.parent_span_id};
+}
+/// The context a commit's record holds; empty when the commit was not traced.
+inline trace_context from_trace_tag(const bb::trace_tag& t) noexcept {
+  trace_context c;
+  c.trace_hi = t[0];
+  c.trace_lo = t[1];
+  c.span_id = t[2];
+  c.parent_span_id = t[3];
+  return c;
+}
 
 // -- wire types ---------------------------------------------------------------
 
@@ -205,6 +231,8 @@ typename Inspector::result_type inspect(Inspector& f, promotion& x) {
            x.ranges, x.expects);
 }
 
+/// `trace` does not travel: the blackboard actor sets it from the request's
+/// trace_context (blackboard_actor.hpp).
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, promote_options& x) {
   auto check = caf::meta::load_callback([&]() -> caf::error {

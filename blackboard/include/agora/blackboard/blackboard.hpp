@@ -71,6 +71,10 @@ struct promote_options {
   /// returns the first result. Empty = not idempotent.
   std::string txn_id;
   bb::isolation isolation = isolation::serializable;
+  /// Stored unread in the commit's txn_record::trace (see trace_tag). Not
+  /// part of the content idempotency compares: a replay keeps the first
+  /// commit's tag.
+  trace_tag trace{};
 };
 
 struct commit_result {

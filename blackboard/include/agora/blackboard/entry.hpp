@@ -6,6 +6,7 @@
 /// thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -80,6 +81,13 @@ struct change {
   entry after;                  ///< the key's new version (a tombstone for an erase)
 };
 
+/// An opaque tag a promotion carries into the record of its commit
+/// (promote_options::trace), so that whoever sees the commit later — in
+/// history or through a watch — can link it to the operation that made it.
+/// The actor layer stores a trace context there (trace id, span id, parent
+/// span id); the blackboard never interprets it. All zero = none.
+using trace_tag = std::array<std::uint64_t, 4>;
+
 /// One committed transaction, as history and watches report it.
 struct txn_record {
   std::uint64_t revision = 0;
@@ -87,6 +95,7 @@ struct txn_record {
   std::string author;
   std::int64_t time_us = 0;    ///< commit time, microseconds since the Unix epoch
   std::vector<change> changes; ///< one per key written, in key order
+  trace_tag trace{};           ///< the committing promotion's promote_options::trace
 };
 
 }  // namespace agora::bb
