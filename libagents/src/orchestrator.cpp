@@ -1,0 +1,537 @@
+#include "orchestrator.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <map>
+#include <set>
+#include <utility>
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include "agora/actors/errors.hpp"
+
+namespace agora::detail {
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+using ms = std::chrono::milliseconds;
+
+// --- round summaries on the blackboard -------------------------------------------
+
+json summary_to_json(const round_summary& s) {
+  json j = {{"number", s.number},
+            {"expected", s.expected},
+            {"answers", s.answers},
+            {"late", s.late},
+            {"failed", s.failed},
+            {"new_contributions", s.new_contributions}};
+  j["aggregate"] = s.aggregate ? json(*s.aggregate) : json();
+  j["quality"] = s.quality ? json(*s.quality) : json();
+  return j;
+}
+
+// Throws json::exception on a malformed record; callers catch.
+round_summary summary_from_json(const json& j) {
+  round_summary s;
+  s.number = j.at("number").get<std::uint32_t>();
+  s.expected = j.at("expected").get<std::size_t>();
+  s.answers = j.at("answers").get<std::map<std::string, std::string>>();
+  s.late = j.at("late").get<std::size_t>();
+  s.failed = j.at("failed").get<std::size_t>();
+  s.new_contributions = j.at("new_contributions").get<std::size_t>();
+  if (!j.at("aggregate").is_null()) s.aggregate = j.at("aggregate").get<std::string>();
+  if (!j.at("quality").is_null()) s.quality = j.at("quality").get<double>();
+  return s;
+}
+
+// --- the actor --------------------------------------------------------------------
+
+struct run_ctx {
+  std::string id;
+  actors::task request;  // the task that asked for the run
+  bool nested = false;   // asked as a member of another pattern (its input has a key)
+  std::vector<caf::typed_response_promise<actors::outcome>> promises;
+  std::unique_ptr<pattern_run> run;
+  run_state state;
+  steady::time_point started;
+  ms elapsed_before{0};  // time spent before a restart
+  std::uint32_t round = 0;
+  std::uint32_t step = 0;
+  std::vector<std::pair<member, json>> asked;  // the step in flight
+};
+
+// A step whose fan-out has not closed yet.
+struct pending_step {
+  std::string run;
+  std::uint32_t round = 0;
+  std::uint32_t step = 0;
+  std::vector<actors::outcome> got;    // reused contributions filled in
+  std::vector<std::size_t> send_index;  // got[send_index[k]] is the fan-out's k-th item
+  caf::actor_addr fan;
+};
+
+struct orchestrator_state {
+  std::shared_ptr<const pattern_def> def;
+  std::shared_ptr<bb::blackboard> board;
+  std::map<std::string, std::unique_ptr<run_ctx>> runs;
+  std::map<std::uint64_t, pending_step> steps;  // by fan-out tag
+  std::uint64_t next_tag = 0;
+};
+
+using orchestrator_impl = actors::agent_actor::extend<
+    caf::reacts_to<fan_out_done_atom, std::uint64_t, std::vector<actors::outcome>>>;
+using orchestrator_pointer = orchestrator_impl::stateful_pointer<orchestrator_state>;
+
+void next_round(orchestrator_pointer self, run_ctx& ctx);
+void next_step(orchestrator_pointer self, run_ctx& ctx);
+void step_closed(orchestrator_pointer self, std::uint64_t tag, std::vector<actors::outcome>* fresh,
+                 const caf::error* died);
+void finish(orchestrator_pointer self, run_ctx& ctx, run_result r);
+
+std::string author_of(const pattern_def& def) { return def.spec.id.str(); }
+
+ms elapsed(const run_ctx& ctx) {
+  return ctx.elapsed_before + std::chrono::duration_cast<ms>(steady::now() - ctx.started);
+}
+
+run_result failed_result(const run_ctx& ctx, std::string why) {
+  run_result r;
+  r.run_id = ctx.id;
+  r.status = run_status::failed;
+  r.reason = std::move(why);
+  r.rounds = ctx.state.rounds_done();
+  r.tokens = ctx.state.tokens;
+  r.cost_usd = ctx.state.cost_usd;
+  return r;
+}
+
+actors::outcome outcome_of(const pattern_def& def, const run_result& r, const std::string& txn,
+                           bool replayed) {
+  actors::outcome o;
+  o.status = (r.status == run_status::settled || r.status == run_status::fallback)
+                 ? actors::outcome_status::ok
+                 : actors::outcome_status::error;
+  o.revision = r.revision;
+  o.txn_id = txn;
+  o.replayed = replayed;
+  o.attempts = 1;
+  o.dispatches = 1;
+  o.agent = def.spec.id.str();
+  o.result = r.to_json();
+  if (!o.ok())
+    o.error = caf::make_error(actors::errc::agent_failed,
+                              def.name + " run " + r.run_id + " " + to_string(r.status) + ": " + r.reason);
+  return o;
+}
+
+void reply_all(orchestrator_pointer self, const std::string& run_id, const actors::outcome& o) {
+  auto it = self->state.runs.find(run_id);
+  if (it == self->state.runs.end()) return;
+  for (auto& p : it->second->promises) p.deliver(o);
+  self->state.runs.erase(it);
+}
+
+// The run's result, and for a nested run its contribution, in one promotion.
+void finish(orchestrator_pointer self, run_ctx& ctx, run_result r) {
+  const auto& def = *self->state.def;
+  auto& board = *self->state.board;
+  r.run_id = ctx.id;
+  r.rounds = ctx.state.rounds_done();
+  r.tokens = ctx.state.tokens;
+  r.cost_usd = ctx.state.cost_usd;
+  auto sp = board.begin(author_of(def));
+  bb::status staged = sp.put(run_keys::result(ctx.id), r.to_json());
+  if (staged && r.status == run_status::escalated)
+    staged = sp.put(run_keys::escalation(ctx.id),
+                    {{"run", ctx.id},
+                     {"pattern", def.name},
+                     {"reason", r.reason},
+                     {"rounds", r.rounds},
+                     {"last_aggregate", ctx.state.last() && ctx.state.last()->aggregate
+                                            ? json(*ctx.state.last()->aggregate)
+                                            : json()}});
+  if (staged && ctx.nested) staged = sp.put(ctx.request.input.at("key").get<std::string>(), r.answer);
+  const std::string txn = ctx.nested ? ctx.request.txn_id() : ctx.id + "/result";
+  if (!staged) {
+    r = failed_result(ctx, "cannot record the result: " + bb::to_string(staged.error()));
+  } else if (auto c = board.promote(sp, {txn, bb::isolation::blind}); !c) {
+    r = failed_result(ctx, "cannot record the result: " + bb::to_string(c.error()));
+  } else {
+    r.revision = c->revision;
+  }
+  reply_all(self, ctx.id, outcome_of(def, r, txn, false));
+}
+
+// The stop policy has spoken: settle the answer or let the fallback pick it.
+void conclude(orchestrator_pointer self, run_ctx& ctx, const decision& d) {
+  const auto& def = *self->state.def;
+  run_result r;
+  r.stopped_by = d.kinds;
+  if (d.answer) {
+    r.status = run_status::settled;
+    r.answer = ctx.run->answer_for(*d.answer);
+    r.reason = d.reason;
+  } else if (auto pick = pick_fallback(def.run.fallback, ctx.state)) {
+    r.status = run_status::fallback;
+    r.answer = ctx.run->answer_for(*pick);
+    r.reason = d.reason + "; no settled answer, fallback " + to_string(def.run.fallback) +
+               " chose '" + *pick + "'";
+  } else {
+    r.status = run_status::escalated;
+    r.reason = d.reason + (def.run.fallback == fallback::escalate
+                               ? "; escalated to _escalations/" + ctx.id
+                               : "; no round produced an answer, escalated to _escalations/" + ctx.id);
+  }
+  finish(self, ctx, std::move(r));
+}
+
+void close_round(orchestrator_pointer self, run_ctx& ctx) {
+  const auto& def = *self->state.def;
+  round_close rc = ctx.run->close(ctx.round);
+  rc.summary.number = ctx.round;
+  ctx.state.rounds.push_back(rc.summary);
+  ctx.state.elapsed = elapsed(ctx);
+  json record = rc.record.is_object() ? std::move(rc.record) : json::object();
+  record["round"] = ctx.round;
+  record["summary"] = summary_to_json(rc.summary);
+  record["totals"] = {{"tokens", ctx.state.tokens},
+                      {"cost_usd", ctx.state.cost_usd},
+                      {"elapsed_ms", ctx.state.elapsed.count()}};
+  auto sp = self->state.board->begin(author_of(def));
+  bb::status staged = sp.put(run_keys::round(ctx.id, ctx.round), std::move(record));
+  if (!staged) return finish(self, ctx, failed_result(ctx, "cannot record round " + std::to_string(ctx.round) + ": " + bb::to_string(staged.error())));
+  auto c = self->state.board->promote(
+      sp, {ctx.id + "/round-" + std::to_string(ctx.round), bb::isolation::blind});
+  if (!c)
+    return finish(self, ctx,
+                  failed_result(ctx, "cannot record round " + std::to_string(ctx.round) + ": " +
+                                         bb::to_string(c.error())));
+  decision d = def.run.stop.evaluate(ctx.state);
+  if (d.stop) return conclude(self, ctx, d);
+  next_round(self, ctx);
+}
+
+void step_gathered(orchestrator_pointer self, const std::string& run_id, std::uint32_t round,
+                   std::uint32_t step, std::vector<actors::outcome> got) {
+  auto it = self->state.runs.find(run_id);
+  if (it == self->state.runs.end()) return;
+  run_ctx& ctx = *it->second;
+  if (ctx.round != round || ctx.step != step) return;
+  for (const auto& o : got) {
+    if (!on_time(o) || o.replayed) continue;  // replayed: counted when it first came
+    auto [tokens, cost] = usage_of(o);
+    ctx.state.tokens += tokens;
+    ctx.state.cost_usd += cost;
+  }
+  try {
+    ctx.run->gathered(round, step, ctx.asked, got);
+  } catch (const std::exception& e) {
+    return finish(self, ctx, failed_result(ctx, std::string("pattern failed on round ") + std::to_string(round) + ": " + e.what()));
+  }
+  ++ctx.step;
+  next_step(self, ctx);
+}
+
+void next_step(orchestrator_pointer self, run_ctx& ctx) {
+  const auto& def = *self->state.def;
+  auto& board = *self->state.board;
+  std::optional<std::vector<std::pair<member, json>>> plan;
+  try {
+    plan = ctx.run->plan(ctx.round, ctx.step);
+  } catch (const std::exception& e) {
+    return finish(self, ctx, failed_result(ctx, std::string("pattern failed planning round ") + std::to_string(ctx.round) + ": " + e.what()));
+  }
+  if (!plan) return close_round(self, ctx);
+  ctx.asked = std::move(*plan);
+
+  // Fill in the protocol's fields; reuse contributions committed before a restart.
+  std::vector<actors::outcome> got(ctx.asked.size());
+  std::vector<std::size_t> send_index;
+  std::vector<fan_out_item> items;
+  std::size_t reused_ok = 0;
+  auto snap = board.snapshot();
+  for (std::size_t i = 0; i < ctx.asked.size(); ++i) {
+    auto& [m, input] = ctx.asked[i];
+    if (!input.is_object()) input = json::object();
+    input["pattern"] = def.name;
+    input["run"] = ctx.id;
+    input["round"] = ctx.round;
+    if (!input.contains("key"))
+      input["key"] = ctx.step == 0 ? run_keys::answer(ctx.id, ctx.round, m.id)
+                                   : run_keys::answers(ctx.id, ctx.round) + "/s" +
+                                         std::to_string(ctx.step) + "/" + m.id.str();
+    if (!m.persona.empty() && !input.contains("persona")) input["persona"] = m.persona;
+    actors::task t;
+    t.run_id = ctx.id;
+    t.task_id = step_task_id(ctx.round, ctx.step, m.id);
+    t.input = input;
+    if (ctx.request.trace.valid()) t.trace = ctx.request.trace.child();
+    auto stored = snap.get(input["key"].get<std::string>());
+    if (stored && stored->exists()) {
+      actors::outcome o;
+      o.status = actors::outcome_status::ok;
+      o.revision = stored->mod_revision();
+      o.txn_id = t.txn_id();
+      o.replayed = true;
+      o.attempts = 0;
+      o.dispatches = 1;
+      o.agent = m.id.str();
+      o.result = {{"answer", stored->value()}};
+      got[i] = std::move(o);
+      ++reused_ok;
+      continue;
+    }
+    send_index.push_back(i);
+    items.push_back({m, std::move(t)});
+  }
+
+  const auto& ro = def.run.round;
+  fan_out_options fo;
+  std::size_t quorum = ro.quorum == 0 || ro.quorum >= ctx.asked.size() ? 0 : ro.quorum;
+  if (quorum > 0) fo.quorum = quorum > reused_ok ? quorum - reused_ok : 1;
+  fo.timeout = ro.timeout;
+  if (auto limit = def.run.stop.time_limit()) {
+    // A run deadline inside the round closes the round early.
+    auto left = *limit - elapsed(ctx);
+    fo.timeout = std::max(ms(1), std::min(fo.timeout, left));
+  }
+  fo.late_grace = ro.late_grace;
+  fo.board = self->state.board;
+  fo.late_prefix = run_keys::root(ctx.id) + "/late/" + std::to_string(ctx.round);
+  fo.owner = self->address();
+  const bool quorum_already = quorum > 0 && reused_ok >= quorum;
+  if (items.empty() || quorum_already) {
+    // Everything needed was committed before a restart.
+    for (std::size_t k = 0; k < send_index.size(); ++k) {
+      got[send_index[k]].status = actors::outcome_status::deadline_exceeded;
+      got[send_index[k]].agent = items[k].to.id.str();
+      got[send_index[k]].dispatches = 0;
+    }
+    return step_gathered(self, ctx.id, ctx.round, ctx.step, std::move(got));
+  }
+  // The fan-out notifies us instead of answering a request: a pending
+  // request's timeout would keep this long-lived actor alive (CAF 0.17).
+  const std::uint64_t tag = ++self->state.next_tag;
+  fo.notify = self->address();
+  fo.tag = tag;
+  auto fan = spawn_fan_out(self->system(), std::move(items), fo);
+  self->monitor(fan);
+  self->state.steps.emplace(tag, pending_step{ctx.id, ctx.round, ctx.step, std::move(got),
+                                              std::move(send_index), fan.address()});
+}
+
+// A fan-out closed (or died before it could).
+void step_closed(orchestrator_pointer self, std::uint64_t tag, std::vector<actors::outcome>* fresh,
+                 const caf::error* died) {
+  auto it = self->state.steps.find(tag);
+  if (it == self->state.steps.end()) return;
+  pending_step p = std::move(it->second);
+  self->state.steps.erase(it);
+  self->demonitor(p.fan);
+  for (std::size_t k = 0; k < p.send_index.size(); ++k) {
+    auto& slot = p.got[p.send_index[k]];
+    if (fresh && k < fresh->size()) {
+      slot = std::move((*fresh)[k]);
+    } else {
+      // Nobody in the fan-out answered in time.
+      slot.status = actors::outcome_status::error;
+      slot.dispatches = 0;
+      slot.error = died ? *died : caf::make_error(actors::errc::internal, "fan-out lost");
+    }
+  }
+  step_gathered(self, p.run, p.round, p.step, std::move(p.got));
+}
+
+void next_round(orchestrator_pointer self, run_ctx& ctx) {
+  ctx.round = ctx.state.rounds_done() + 1;
+  ctx.step = 0;
+  next_step(self, ctx);
+}
+
+// A new run, a resumed one, or one already finished.
+void start(orchestrator_pointer self, run_ctx& ctx) {
+  const auto& def = *self->state.def;
+  auto& board = *self->state.board;
+  auto snap = board.snapshot();
+  const auto txn = ctx.nested ? ctx.request.txn_id() : ctx.id + "/result";
+
+  // Finished before: the same result again, nothing re-run.
+  if (auto done = snap.get(run_keys::result(ctx.id)); done && done->exists()) {
+    auto r = run_result::from_json(done->value());
+    if (!r) return reply_all(self, ctx.id, outcome_of(def, failed_result(ctx, "stored result is malformed: " + bb::to_string(r.error())), txn, false));
+    r->revision = done->mod_revision();
+    return reply_all(self, ctx.id, outcome_of(def, *r, txn, true));
+  }
+
+  // The run's description, once.
+  auto meta = snap.get(run_keys::meta(ctx.id));
+  if (meta && meta->exists()) {
+    auto pattern = meta->value().is_object() ? meta->value().value("pattern", std::string()) : std::string();
+    if (pattern != def.name)
+      return finish(self, ctx, failed_result(ctx, "run id '" + ctx.id + "' belongs to a " + (pattern.empty() ? std::string("different") : pattern) + " run"));
+  } else {
+    json members = json::array();
+    for (const auto& m : def.members) members.push_back(m.id.str());
+    auto sp = board.begin(author_of(def));
+    bb::status staged = sp.put(run_keys::meta(ctx.id), {{"pattern", def.name},
+                                                         {"orchestrator", def.spec.id.str()},
+                                                         {"members", members},
+                                                         {"policy", def.run.stop.describe()},
+                                                         {"fallback", to_string(def.run.fallback)},
+                                                         {"input", ctx.request.input}});
+    if (!staged) return finish(self, ctx, failed_result(ctx, "cannot record the run: " + bb::to_string(staged.error())));
+    if (auto c = board.promote(sp, {ctx.id + "/meta", bb::isolation::blind}); !c)
+      return finish(self, ctx, failed_result(ctx, "cannot record the run: " + bb::to_string(c.error())));
+  }
+
+  run_info info{ctx.id, ctx.request.input, self->state.board};
+  try {
+    ctx.run = def.start(info);
+    // Resume: re-apply every closed round.
+    for (std::uint32_t r = 1;; ++r) {
+      auto rec = snap.get(run_keys::round(ctx.id, r));
+      if (!rec || !rec->exists()) break;
+      const json& j = rec->value();
+      ctx.state.rounds.push_back(summary_from_json(j.at("summary")));
+      const json& totals = j.at("totals");
+      ctx.state.tokens = totals.at("tokens").get<std::uint64_t>();
+      ctx.state.cost_usd = totals.at("cost_usd").get<double>();
+      ctx.elapsed_before = ms(totals.at("elapsed_ms").get<std::int64_t>());
+      ctx.run->restore(j);
+    }
+  } catch (const std::exception& e) {
+    return finish(self, ctx, failed_result(ctx, std::string("cannot resume from runs/") + ctx.id + ": " + e.what()));
+  }
+  ctx.state.run_id = ctx.id;
+  ctx.state.elapsed = ctx.elapsed_before;
+  ctx.started = steady::now();
+  if (!ctx.state.rounds.empty()) {
+    // Stopped between recording a round and recording the result.
+    decision d = def.run.stop.evaluate(ctx.state);
+    if (d.stop) return conclude(self, ctx, d);
+  }
+  next_round(self, ctx);
+}
+
+orchestrator_impl::behavior_type orchestrator_behavior(orchestrator_pointer self,
+                                                         std::shared_ptr<const pattern_def> def,
+                                                         std::shared_ptr<bb::blackboard> board) {
+  self->state.def = std::move(def);
+  self->state.board = std::move(board);
+  self->set_down_handler([self](const caf::down_msg& dm) {
+    for (auto& [tag, p] : self->state.steps)
+      if (p.fan == dm.source) {
+        auto why = dm.reason ? dm.reason : caf::make_error(actors::errc::internal, "fan-out quit before it closed");
+        step_closed(self, tag, nullptr, &why);
+        return;
+      }
+  });
+  return {
+      [self](actors::run_atom, actors::task& t) -> caf::result<actors::outcome> {
+        const auto& d = *self->state.def;
+        if (auto v = actors::validate_task(t); !v) {
+          actors::outcome o;
+          o.status = actors::outcome_status::error;
+          o.txn_id = t.txn_id();
+          o.agent = d.spec.id.str();
+          o.dispatches = 1;
+          o.error = actors::to_caf_error(v.error());
+          return o;
+        }
+        const bool nested = t.input.is_object() && t.input.contains("key") && t.input["key"].is_string();
+        std::string id = nested ? t.run_id + "." + t.task_id : t.run_id;
+        auto promise = self->make_response_promise<actors::outcome>();
+        auto it = self->state.runs.find(id);
+        if (it != self->state.runs.end()) {
+          it->second->promises.push_back(promise);  // asked again while running: one run, two replies
+          return promise;
+        }
+        auto ctx = std::make_unique<run_ctx>();
+        ctx->id = id;
+        ctx->request = std::move(t);
+        ctx->nested = nested;
+        ctx->promises.push_back(promise);
+        run_ctx& ref = *ctx;
+        self->state.runs.emplace(id, std::move(ctx));
+        try {
+          start(self, ref);
+        } catch (const std::exception& e) {
+          finish(self, ref, failed_result(ref, std::string("internal error: ") + e.what()));
+        }
+        return promise;
+      },
+      [self](actors::describe_atom) -> actors::agent_spec { return self->state.def->spec; },
+      [self](fan_out_done_atom, std::uint64_t tag, std::vector<actors::outcome>& got) {
+        try {
+          step_closed(self, tag, &got, nullptr);
+        } catch (const std::exception&) {
+          // step_closed reports failures through the run; nothing may escape.
+        }
+      },
+  };
+}
+
+}  // namespace
+
+bb::status check_members(const std::string& what, const std::vector<member>& members) {
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    const auto& m = members[i];
+    if (m.id.empty())
+      return bb::error{bb::errc::invalid_argument, what + ": member " + std::to_string(i) + " has no id"};
+    if (!m.actor)
+      return bb::error{bb::errc::invalid_argument, what + ": member " + m.id.str() + " has no actor"};
+    if (!seen.insert(m.id.str()).second)
+      return bb::error{bb::errc::invalid_argument, what + ": member id " + m.id.str() + " appears twice"};
+  }
+  return {};
+}
+
+bb::status check_run_options(const std::string& what, const run_options& opts) {
+  if (auto s = opts.stop.check_bounded(what); !s) return s;
+  if (opts.round.timeout <= ms(0))
+    return bb::error{bb::errc::invalid_argument, what + ": round timeout must be positive"};
+  if (opts.round.late_grace < ms(0))
+    return bb::error{bb::errc::invalid_argument, what + ": late_grace must not be negative"};
+  return {};
+}
+
+actors::agent_actor spawn_orchestrator(caf::actor_system& sys, std::shared_ptr<bb::blackboard> board,
+                                       pattern_def def) {
+  orchestrator_impl handle = sys.spawn(
+      orchestrator_behavior, std::make_shared<const pattern_def>(std::move(def)), std::move(board));
+  return caf::actor_cast<actors::agent_actor>(handle);
+}
+
+std::string step_task_id(std::uint32_t round, std::uint32_t step, const actors::agent_id& who) {
+  std::string id = "r" + std::to_string(round);
+  if (step > 0) id += "s" + std::to_string(step);
+  id += ":";
+  id += who.type();
+  id += ":";
+  id += who.key();
+  return id;
+}
+
+std::pair<std::uint64_t, double> usage_of(const actors::outcome& o) {
+  if (!o.result.is_object()) return {0, 0.0};
+  auto it = o.result.find("usage");
+  if (it == o.result.end() || !it->is_object()) return {0, 0.0};
+  std::uint64_t tokens = 0;
+  double cost = 0;
+  if (auto t = it->find("tokens"); t != it->end() && t->is_number_unsigned()) tokens = t->get<std::uint64_t>();
+  if (auto c = it->find("cost_usd"); c != it->end() && c->is_number()) cost = c->get<double>();
+  return {tokens, cost};
+}
+
+json answer_of(const actors::outcome& o) {
+  if (!o.result.is_object()) return json();
+  auto it = o.result.find("answer");
+  return it == o.result.end() ? json() : *it;
+}
+
+}  // namespace agora::detail

@@ -1,0 +1,351 @@
+#include "agora/agents/debate.hpp"
+
+#include <atomic>
+#include <map>
+#include <random>
+
+#include "support.hpp"
+
+using namespace agora;
+using namespace agora_test;
+
+namespace {
+
+// Round 1: the persona's own opinion; later rounds: join the last round's vote.
+actors::agent_logic follower(std::atomic<int>* calls = nullptr) {
+  return debater([calls](const debate_turn& t) -> bb::result<json> {
+    if (calls) ++*calls;
+    if (t.round == 1) return json(t.persona.empty() ? "42" : t.persona);
+    return t.previous_aggregate ? json(*t.previous_aggregate) : json("42");
+  });
+}
+
+// Never changes its mind.
+actors::agent_logic stubborn(json answer) {
+  return debater([answer](const debate_turn&) -> bb::result<json> { return answer; });
+}
+
+debate_config three(fixture& f, actors::agent_logic logic, std::vector<std::string> personas = {"", "41", ""}) {
+  debate_config cfg;
+  const char* names[] = {"alice", "bob", "carol"};
+  for (int i = 0; i < 3; ++i)
+    cfg.debaters.push_back(f.spawn(std::string("debater/") + names[i], logic, personas[i]));
+  return cfg;
+}
+
+}  // namespace
+
+TEST_CASE("debate converges: blind round, then revise toward the others until consensus",
+          "[agents][debate]") {
+  fixture f;
+  auto cfg = three(f, follower());  // round 1: 42, 41, 42
+  cfg.run.stop = consensus(unanimity) | max_rounds(5);
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  auto r = f.run(*d, "q1", {{"question", "6 x 7?"}});
+  CHECK(r.status == run_status::settled);
+  CHECK(r.answer == "42");
+  CHECK(r.rounds == 2);
+  CHECK(r.reason == "consensus (unanimity): 3 of 3 agree on '42' after round 2");
+  CHECK(r.stopped_by == std::vector<stop_kind>{stop_kind::consensus});
+
+  // Everything is on the blackboard under runs/q1.
+  CHECK(f.at("runs/q1/meta")["pattern"] == "debate");
+  CHECK(f.at("runs/q1/meta")["policy"] == "consensus(unanimity) | max_rounds(5)");
+  CHECK(f.at("runs/q1/answers/1/debater/bob") == "41");
+  CHECK(f.at("runs/q1/answers/2/debater/bob") == "42");
+  CHECK(f.at("runs/q1/round/1")["votes"] == json({{"41", 1}, {"42", 2}}));
+  CHECK(f.at("runs/q1/round/1")["summary"]["aggregate"] == "42");
+  CHECK(f.at("runs/q1/result")["status"] == "settled");
+  // Each contribution committed once, under the member's task txn.
+  CHECK(f.commits_with_txn("q1/r1:debater:alice/0") == 1);
+  CHECK(f.commits_with_txn("q1/round-2") == 1);
+
+  auto text = transcript(*f.board, "q1");
+  REQUIRE(text);
+  CHECK(*text ==
+        "run q1: debate, policy consensus(unanimity) | max_rounds(5), fallback best_so_far\n"
+        "input: {\"question\":\"6 x 7?\"}\n"
+        "round 1:\n"
+        "  debater/alice: 42\n"
+        "  debater/bob: 41\n"
+        "  debater/carol: 42\n"
+        "  votes: {\"41\":1,\"42\":2}\n"
+        "  aggregate: 42\n"
+        "round 2:\n"
+        "  debater/alice: 42\n"
+        "  debater/bob: 42\n"
+        "  debater/carol: 42\n"
+        "  votes: {\"42\":3}\n"
+        "  aggregate: 42\n"
+        "result: settled, answer 42\n"
+        "reason: consensus (unanimity): 3 of 3 agree on '42' after round 2\n");
+}
+
+TEST_CASE("debate refuses a stop policy that could loop forever", "[agents][debate]") {
+  fixture f;
+  auto cfg = three(f, follower());
+  auto none = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().message.find("has no stop policy and could loop forever") != std::string::npos);
+  cfg.run.stop = consensus(majority);
+  auto unbounded = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE_FALSE(unbounded);
+  CHECK(unbounded.error().message.find("may never stop") != std::string::npos);
+  cfg.run.stop = max_rounds(2);
+  cfg.debaters.push_back(cfg.debaters.front());
+  auto twice = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE_FALSE(twice);
+  CHECK(twice.error().message == "debate: member id debater/alice appears twice");
+}
+
+TEST_CASE("debate stops at max_rounds and lets the fallback choose", "[agents][debate]") {
+  fixture f;
+  debate_config cfg;
+  cfg.debaters.push_back(f.spawn("debater/a", stubborn("x")));
+  cfg.debaters.push_back(f.spawn("debater/b", stubborn("y")));
+  cfg.debaters.push_back(f.spawn("debater/c", stubborn("y")));
+  SECTION("best_so_far") {
+    cfg.run.stop = consensus(unanimity) | max_rounds(2);
+    auto d = spawn_debate(f.rt, f.board, cfg);
+    REQUIRE(d);
+    auto r = f.run(*d, "m1", {{"question", "?"}});
+    CHECK(r.status == run_status::fallback);
+    CHECK(r.answer == "y");
+    CHECK(r.rounds == 2);
+    CHECK(r.reason == "max_rounds: 2 of 2 rounds done; no settled answer, fallback best_so_far chose 'y'");
+  }
+  SECTION("escalate") {
+    cfg.run.stop = consensus(unanimity) | max_rounds(1);
+    cfg.run.fallback = fallback::escalate;
+    auto d = spawn_debate(f.rt, f.board, cfg);
+    REQUIRE(d);
+    auto r = f.run(*d, "m2", {{"question", "?"}});
+    CHECK(r.status == run_status::escalated);
+    CHECK(r.answer.is_null());
+    CHECK(r.reason == "max_rounds: 1 of 1 rounds done; escalated to _escalations/m2");
+    auto esc = f.at("_escalations/m2");
+    CHECK(esc["run"] == "m2");
+    CHECK(esc["last_aggregate"] == "y");
+  }
+}
+
+TEST_CASE("debate closes a round on quorum without the slow debater, records it late",
+          "[agents][debate]") {
+  fixture f;
+  later threads;
+  gate release;
+  auto slow = actors::agent_logic::async(
+      [&](const actors::task& t, bb::scratchpad& sp, actors::completion done) {
+        threads.run([&, t, &sp = sp, done] {
+          release.wait();
+          if (auto s = sp.put(t.input["key"].get<std::string>(), "7"); !s) return (void)done.fail(s.error());
+          done.ok({{"answer", "7"}});
+        });
+      });
+  debate_config cfg;
+  cfg.debaters.push_back(f.spawn("debater/a", stubborn("42")));
+  cfg.debaters.push_back(f.spawn("debater/b", stubborn("42")));
+  cfg.debaters.push_back(f.spawn("debater/slow", slow));
+  cfg.run.stop = consensus(majority) | max_rounds(3);
+  cfg.run.round.quorum = 2;
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  auto r = f.run(*d, "s1", {{"question", "?"}});
+  CHECK(r.status == run_status::settled);
+  CHECK(r.reason == "consensus (majority): 2 of 3 agree on '42' after round 1");
+  auto round = f.at("runs/s1/round/1");
+  CHECK(round["missing"] == json::array({"debater/slow"}));
+  CHECK(round["summary"]["late"] == 1);
+  // The slow answer arrives after the round closed: recorded as late, never counted.
+  auto w = f.board->watch("runs/s1/late", 0);
+  REQUIRE(w);
+  release.open();
+  auto ev = w->next(10s);
+  REQUIRE(ev);
+  REQUIRE(*ev);
+  auto late = f.at("runs/s1/late/1/debater/slow");
+  CHECK(late["status"] == "ok");
+  CHECK(late["answer"] == "7");
+  CHECK(f.at("runs/s1/round/1")["summary"]["answers"].size() == 2);
+}
+
+TEST_CASE("debate counts a failing debater as failed and goes on", "[agents][debate]") {
+  fixture f;
+  debate_config cfg;
+  cfg.debaters.push_back(f.spawn("debater/a", stubborn("yes")));
+  cfg.debaters.push_back(f.spawn("debater/b", stubborn("yes")));
+  cfg.debaters.push_back(f.spawn("debater/broken", debater([](const debate_turn&) -> bb::result<json> {
+                                   return bb::error{bb::errc::invalid_argument, "cannot think today"};
+                                 })));
+  cfg.run.stop = consensus(majority) | max_rounds(2);
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  auto r = f.run(*d, "f1", {{"question", "?"}});
+  CHECK(r.status == run_status::settled);
+  CHECK(r.answer == "yes");
+  auto failed = f.at("runs/f1/round/1")["failed"];
+  REQUIRE(failed.contains("debater/broken"));
+  CHECK(failed["debater/broken"].get<std::string>().find("cannot think today") != std::string::npos);
+}
+
+TEST_CASE("debate aggregates by a judge when one is given", "[agents][debate]") {
+  fixture f;
+  debate_config cfg;
+  cfg.debaters.push_back(f.spawn("debater/a", stubborn("Paris")));
+  cfg.debaters.push_back(f.spawn("debater/b", stubborn("Lyon")));
+  cfg.debaters.push_back(f.spawn("debater/c", stubborn("Lyon")));
+  // The judge prefers the longest answer whatever the votes say.
+  cfg.judge = f.spawn("judge/j", judge([](const json&, const std::map<std::string, json>& answers)
+                                           -> bb::result<json> { return answers.at("debater/a"); }));
+  cfg.run.stop = stable_answer(2) | max_rounds(4);
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  auto r = f.run(*d, "j1", {{"question", "capital of France?"}});
+  CHECK(r.status == run_status::settled);
+  CHECK(r.answer == "Paris");  // as given, not normalized
+  CHECK(r.reason == "stable_answer: 'paris' unchanged for 2 round(s), up to round 2");
+  CHECK(f.at("runs/j1/round/1")["judge"] == "Paris");
+}
+
+TEST_CASE("debate replies a finished run again without re-running it", "[agents][debate]") {
+  fixture f;
+  std::atomic<int> calls{0};
+  auto cfg = three(f, follower(&calls));
+  cfg.run.stop = consensus(unanimity) | max_rounds(5);
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  auto first = f.run(*d, "again", {{"question", "?"}});
+  auto rev = f.board->revision();
+  int after_first = calls.load();
+  auto second = f.run(*d, "again", {{"question", "?"}});
+  CHECK(second.answer == first.answer);
+  CHECK(second.reason == first.reason);
+  CHECK(calls.load() == after_first);
+  CHECK(f.board->revision() == rev);
+}
+
+TEST_CASE("debate resumes after its orchestrator is killed mid-round", "[agents][debate]") {
+  fixture f;
+  later threads;
+  gate in_round2, release;
+  std::atomic<int> carol_calls{0}, others_calls{0};
+  auto counting = [&](const debate_turn& t) -> bb::result<json> {
+    ++others_calls;
+    return json(t.round == 1 ? "1" : "2");
+  };
+  // carol answers round 1 at once and blocks in round 2 until released.
+  auto carol = actors::agent_logic::async(
+      [&](const actors::task& t, bb::scratchpad& sp, actors::completion done) {
+        ++carol_calls;
+        auto round = t.input["round"].get<int>();
+        auto key = t.input["key"].get<std::string>();
+        auto answer = json(round == 1 ? "1" : "2");
+        if (round == 1) {
+          if (auto s = sp.put(key, answer); !s) return (void)done.fail(s.error());
+          done.ok({{"answer", answer}});
+          return;
+        }
+        in_round2.open();
+        threads.run([&, key, answer, &sp = sp, done] {
+          release.wait();
+          if (auto s = sp.put(key, answer); !s) return (void)done.fail(s.error());
+          done.ok({{"answer", answer}});
+        });
+      });
+  debate_config cfg;
+  cfg.debaters.push_back(f.spawn("debater/alice", debater(counting)));
+  cfg.debaters.push_back(f.spawn("debater/bob", debater(counting)));
+  cfg.debaters.push_back(f.spawn("debater/carol", carol));
+  cfg.run.stop = max_rounds(2);
+  cfg.run.fallback = fallback::last;
+
+  {
+    auto first = spawn_debate(f.rt, f.board, cfg);
+    REQUIRE(first);
+    auto round2 = f.board->watch("runs/res/answers/2", 0);
+    REQUIRE(round2);
+    actors::task t;
+    t.run_id = "res";
+    t.task_id = "run";
+    t.input = {{"question", "?"}};
+    f.self->send(*first, actors::run_atom::value, t);
+    REQUIRE(in_round2.wait());
+    // Wait until alice and bob have committed round 2; carol has not. The orchestrator dies.
+    for (int seen = 0; seen < 2; ++seen) {
+      auto ev = round2->next(10s);
+      REQUIRE(ev);
+      REQUIRE(*ev);
+    }
+    caf::anon_send_exit(*first, caf::exit_reason::kill);
+  }
+  CHECK(f.at("runs/res/round/1").is_object());
+  CHECK(f.at("runs/res/round/2").is_null());
+  CHECK(others_calls.load() == 4);
+
+  auto second = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(second);
+  release.open();  // carol's first round-2 run commits; the re-asked one replays it
+  auto r = f.run(*second, "res", {{"question", "?"}});
+  CHECK(r.status == run_status::fallback);
+  CHECK(r.rounds == 2);
+  CHECK(r.answer == "2");
+  // Round 1 was not asked again; in round 2 only carol was (unless her first
+  // run committed before the new orchestrator looked: then not even she).
+  CHECK(others_calls.load() == 4);
+  CHECK(carol_calls.load() >= 2);
+  CHECK(carol_calls.load() <= 3);
+  CHECK(f.commits_with_txn("res/round-1") == 1);
+  CHECK(f.commits_with_txn("res/r2:debater:carol/0") == 1);
+}
+
+TEST_CASE("debate: the same seed gives the same transcript", "[agents][debate]") {
+  auto run_once = [](std::uint32_t seed) {
+    fixture f;
+    auto logic = debater([seed](const debate_turn& t) -> bb::result<json> {
+      // Deterministic in (seed, round, persona): no shared RNG state.
+      std::mt19937 rng(seed * 7919u + t.round * 31u + static_cast<std::uint32_t>(std::hash<std::string>{}(t.persona)));
+      if (t.round > 2) {
+        auto m = t.majority_of_others();
+        if (m) return *m;
+      }
+      return json(std::to_string(rng() % 3));
+    });
+    debate_config cfg;
+    for (std::string p : {"a", "b", "c", "d", "e"}) cfg.debaters.push_back(f.spawn("debater/" + p, logic, p));
+    cfg.run.stop = consensus(supermajority(0.8)) | max_rounds(6);
+    auto d = spawn_debate(f.rt, f.board, cfg);
+    REQUIRE(d);
+    f.run(*d, "seeded", {{"question", "pick"}});
+    auto text = transcript(*f.board, "seeded");
+    REQUIRE(text);
+    return *text;
+  };
+  auto a = run_once(7), b = run_once(7), c = run_once(8);
+  CHECK(a == b);
+  CHECK(a != c);
+}
+
+TEST_CASE("debate nests: a debate can be a debater", "[agents][debate]") {
+  fixture f;
+  debate_config inner;
+  inner.debaters.push_back(f.spawn("debater/i1", stubborn("blue")));
+  inner.debaters.push_back(f.spawn("debater/i2", stubborn("blue")));
+  inner.run.stop = consensus(unanimity) | max_rounds(2);
+  inner.id = fixture::id("debate/panel");
+  auto panel = spawn_debate(f.rt, f.board, inner);
+  REQUIRE(panel);
+
+  debate_config outer;
+  outer.debaters.push_back(member{fixture::id("debate/panel"), *panel, ""});
+  outer.debaters.push_back(f.spawn("debater/solo", stubborn("blue")));
+  outer.run.stop = consensus(unanimity) | max_rounds(2);
+  auto d = spawn_debate(f.rt, f.board, outer);
+  REQUIRE(d);
+  auto r = f.run(*d, "n1", {{"question", "sky?"}});
+  CHECK(r.status == run_status::settled);
+  CHECK(r.answer == "blue");
+  // The panel ran its own run, named after the outer task, and wrote its answer where asked.
+  CHECK(f.at("runs/n1.r1:debate:panel/result")["status"] == "settled");
+  CHECK(f.at("runs/n1/answers/1/debate/panel") == "blue");
+}
