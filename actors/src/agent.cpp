@@ -25,7 +25,7 @@ namespace {
 
 // Internal messages of the agent actor: not in agent_actor, only in its
 // implementation's interface.
-using logic_done_atom = caf::atom_constant<caf::atom("agdone")>;
+using logic_done_atom = detail::logic_done_atom;
 using expire_atom = caf::atom_constant<caf::atom("agexpire")>;
 
 constexpr std::size_t max_agent_id_bytes = 256;
@@ -175,6 +175,32 @@ bool completion::operator()(logic_result r) const {
   return ref_->core->complete(caf::error{}, std::move(*r));
 }
 
+namespace detail {
+
+bool call_async_logic(const agent_logic::async_fn& logic,
+                      const std::shared_ptr<completion_core>& core, const std::string& agent) {
+  auto threw = [&](const char* what) {
+    // Ignored if the logic completed before it threw.
+    core->complete(
+        caf::make_error(errc::agent_failed, "agent " + agent + " logic threw: " + what), nullptr);
+  };
+  {
+    completion done{std::make_shared<completion_ref>(core)};
+    try {
+      logic(*core->t, *core->pad, done);
+    } catch (const std::exception& e) {
+      threw(e.what());
+    } catch (...) {
+      threw("an exception not derived from std::exception");
+    }
+  }  // our copy of `done` goes here: if it was the last, the run fails as dropped
+  int expected = completion_core::in_call;
+  return !core->phase.compare_exchange_strong(expected, completion_core::waiting,
+                                              std::memory_order_acq_rel);
+}
+
+}  // namespace detail
+
 // --- timers that do not keep their target alive -----------------------------------
 
 namespace detail {
@@ -285,6 +311,8 @@ struct task_run {
   // The task as the logic sees it (trace = this task's span when tracing);
   // shared with the async runs, which may outlive this record.
   std::shared_ptr<const task> t;
+  // t->txn_id(), built once: every promotion and the outcome carry it.
+  std::string txn_id;
   caf::timestamp deadline{};
   std::chrono::steady_clock::time_point started{};
   std::uint32_t runs = 0;
@@ -362,13 +390,14 @@ task_run start_run(const agent_setup& s, task t) {
     r.sp.set("agora.attempt_group", static_cast<std::int64_t>(t.attempt_group));
   }
   if (r.sp.active()) t.trace = r.sp.context();
+  r.txn_id = t.txn_id();
   r.t = std::make_shared<const task>(std::move(t));
   return r;
 }
 
 /// Fills in what every outcome carries, counts and traces it.
 outcome finish(const agent_setup& s, task_run& r, outcome o) {
-  o.txn_id = r.t->txn_id();
+  o.txn_id = r.txn_id;
   o.attempts = r.runs;
   o.dispatches = 1;
   o.agent = s.spec.id.str();
@@ -416,7 +445,7 @@ std::optional<outcome> after_logic(const agent_setup& s, task_run& r, caf::error
   if (failure) return failed(outcome_status::error, std::move(failure));
   if (past(r.deadline)) return failed(outcome_status::deadline_exceeded, deadline_error(*r.t));
   bb::promote_options po;
-  po.txn_id = r.t->txn_id();
+  po.txn_id = r.txn_id;
   po.isolation = s.opts.isolation;
   auto c = s.board->promote(std::move(pad), po);
   if (c) {
@@ -438,7 +467,7 @@ std::optional<outcome> after_logic(const agent_setup& s, task_run& r, caf::error
     o.status = outcome_status::ok;
     o.replayed = true;
     o.result = std::move(value);
-    find_commit(*s.board, r.t->txn_id(), o);
+    find_commit(*s.board, r.txn_id, o);
     return o;
   }
   if (c.error().code == bb::errc::conflict) {

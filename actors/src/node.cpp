@@ -34,6 +34,7 @@
 
 #include "agora/actors/errors.hpp"
 #include "agora/blackboard/key.hpp"
+#include "dispatch_engine.hpp"
 
 namespace agora::actors {
 
@@ -283,16 +284,7 @@ log_sink stderr_log_sink(log_level min) {
 
 namespace {
 
-/// Quotes a value for a key=value line when it needs it.
-std::string q(const std::string& s) {
-  if (!s.empty() && s.find_first_of(" \"=") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
+std::string q(const std::string& s) { return detail::log_value(s); }
 
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
@@ -346,6 +338,7 @@ struct registry_state {
   failure_detection fd;
   std::chrono::milliseconds request_timeout{5000};
   log_sink log;
+  tracer* trace = nullptr;  // null unless enabled
   std::map<std::string, agent_entry> agents;   // by id
   std::map<caf::actor_addr, std::string> ids;  // agent address -> id
   std::vector<follower> followers;
@@ -406,22 +399,35 @@ void handle_join(registry_pointer self, caf::typed_response_promise<join_reply> 
                                            a.spec.id.str() + " is already registered by worker " +
                                            it->second.worker);
   }
+  // The registration's context: what the agents' arrival causes (a
+  // dispatcher's work) continues the worker's trace.
+  span join_span;
+  if (st.trace) {
+    join_span = st.trace->start("node.join", req.trace, req.worker);
+    join_span.set("agora.node", st.node_name);
+    join_span.set("agora.peer", peer);
+  }
+  const trace_context ctx = join_span.active() ? join_span.context() : req.trace;
+  const std::string trace_id = ctx.valid() ? ctx.trace_id_hex() : std::string("none");
   std::uint32_t registered = 0;
   for (auto& a : req.agents) {
     const std::string id = a.spec.id.str();
     if (st.agents.count(id) != 0) continue;  // the same handle again
     a.worker = req.worker;
     a.peer = peer;
+    a.trace = ctx;
     self->monitor(a.handle);
     st.ids[a.handle.address()] = id;
     auto& stored = st.agents[id] = std::move(a);
     ++registered;
-    st.log(log_level::debug,
-           "agent registered id=" + q(id) + " worker=" + q(req.worker) + " peer=" + peer);
+    st.log(log_level::debug, "agent registered id=" + q(id) + " worker=" + q(req.worker) +
+                                 " peer=" + peer + " trace=" + trace_id);
     tell_followers(st, stored, agent_up_atom::value, stored);
   }
   st.log(log_level::info, "join accepted node=" + q(st.node_name) + " worker=" + q(req.worker) +
-                              " peer=" + peer + " registered=" + std::to_string(registered));
+                              " peer=" + peer + " registered=" + std::to_string(registered) +
+                              " trace=" + trace_id);
+  join_span.set("agora.registered", std::int64_t{registered});
   join_reply r;
   r.node = st.node_name;
   r.board = st.board;
@@ -468,6 +474,7 @@ agent_registry_actor::behavior_type registry_behavior(registry_pointer self,
   self->state.fd = init->fd;
   self->state.request_timeout = init->request_timeout;
   self->state.log = std::move(init->log);
+  self->state.trace = init->trace;
   self->set_down_handler([self](caf::down_msg& dm) { registry_down(self, dm); });
   return {
       [self](node_join_atom, join_request& req) -> caf::result<join_reply> {
@@ -546,6 +553,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, blackbo
   init->fd = fd;
   init->request_timeout = opts.request_timeout;
   init->log = opts.log;
+  init->trace = opts.tracer && opts.tracer->enabled() ? opts.tracer : nullptr;
   agent_registry_actor registry = sys.spawn(registry_behavior, std::move(init));
 
   const char* host = opts.host.empty() ? nullptr : opts.host.c_str();
@@ -681,10 +689,12 @@ caf::expected<node_connection> connect_to_node(caf::actor_system& sys,
   auto registry = open_connection(sys, opts, tls);
   if (!registry) return registry.error();
   const failure_detection mine = failure_detection_of(sys);
+  const trace_context trace = opts.trace.valid() ? opts.trace : trace_context::make_root();
   join_request req;
   req.token = opts.join_token;
   req.worker = opts.worker;
   req.heartbeat_ms = static_cast<std::uint64_t>(mine.heartbeat_interval.count());
+  req.trace = trace.child();
   auto reply = join(sys, *registry, std::move(req), opts.timeout);
   if (!reply) return reply.error();
   const auto my_timeout = static_cast<std::uint64_t>(mine.connection_timeout.count());
@@ -703,6 +713,7 @@ caf::expected<node_connection> connect_to_node(caf::actor_system& sys,
   c.node_failure_detection.heartbeat_interval = std::chrono::milliseconds(reply->heartbeat_ms);
   c.node_failure_detection.connection_timeout =
       std::chrono::milliseconds(reply->connection_timeout_ms);
+  c.trace = trace;
   return c;
 }
 
@@ -714,6 +725,7 @@ caf::error register_agents(caf::actor_system& sys, const node_connection& conn,
   req.heartbeat_ms =
       static_cast<std::uint64_t>(failure_detection_of(sys).heartbeat_interval.count());
   req.agents = std::move(agents);
+  req.trace = conn.trace.valid() ? conn.trace.child() : trace_context::make_root();
   auto reply = join(sys, conn.registry, std::move(req), timeout);
   if (!reply) return std::move(reply.error());
   return caf::none;
@@ -723,32 +735,57 @@ caf::error register_agents(caf::actor_system& sys, const node_connection& conn,
 
 namespace {
 
+using remote_expire_atom = caf::atom_constant<caf::atom("rmexpire")>;
+
+using remote_impl =
+    agent_actor::extend<caf::reacts_to<detail::logic_done_atom, std::uint64_t, std::uint32_t>,
+                        caf::reacts_to<remote_expire_atom, std::uint64_t>>;
+
 struct remote_setup {
   blackboard_actor board;
   agent_spec spec;
   agent_logic logic;
   remote_agent_options opts;
+  tracer* trace = nullptr;  // null unless enabled
 };
 
-/// The task being worked on.
+/// The view one run of the logic works on: the scope as of the node's
+/// revision `base`, loaded into a private blackboard.
+struct scope_view {
+  std::uint64_t base = 0;
+  bb::blackboard mirror;
+  std::uint64_t mirror_revision = 0;
+  std::map<std::string, std::uint64_t> node_revision;  // key -> mod_revision on the node
+
+  explicit scope_view(const bb::blackboard_options& o) : mirror(o) {}
+};
+
+/// One task from receipt to reply.
 struct remote_job {
-  task t;
+  task t;  // trace: this task's span when tracing, else the sender's context
   caf::typed_response_promise<outcome> promise;
   caf::timestamp deadline{};
   std::uint32_t runs = 0;
+  std::uint64_t step = 0;  // tells the current step's replies from stale ones
+  // The promotion is sent: from now on only the node's answer (or its
+  // request timeout) settles the task, not the deadline — it may commit.
+  bool committing = false;
   std::vector<std::string> scope;
-  nlohmann::json value;  // what the logic reported
+  span task_span;
+  std::shared_ptr<scope_view> view;               // the current run's
+  std::shared_ptr<detail::completion_core> core;  // the current async run
+  nlohmann::json value;                           // what the logic reported
 };
 
 struct remote_agent_state {
   std::shared_ptr<const remote_setup> setup;
-  std::deque<remote_job> queue;  // queue.front() is in progress when busy
-  bool busy = false;
-  std::uint64_t step = 0;  // tells the current step's replies from stale ones
+  std::unordered_map<std::uint64_t, remote_job> jobs;
+  std::uint64_t next_seq = 0;
   const char* name = "agora_remote_agent";
 
   ~remote_agent_state() {
-    for (auto& j : queue) {
+    for (auto& [seq, j] : jobs) {
+      if (j.core) j.core->called.store(true, std::memory_order_release);  // a late completion is ignored
       if (!j.promise.pending()) continue;
       outcome o;
       o.status = outcome_status::cancelled;
@@ -758,37 +795,48 @@ struct remote_agent_state {
       o.agent = setup ? setup->spec.id.str() : std::string();
       o.error = caf::make_error(errc::cancelled,
                                 "agent " + o.agent + " stopped before the task finished");
+      detail::end_outcome_span(j.task_span, o);
       j.promise.deliver(std::move(o));
     }
   }
 };
 
-using remote_pointer = agent_actor::stateful_pointer<remote_agent_state>;
+using remote_pointer = remote_impl::stateful_pointer<remote_agent_state>;
 
-void remote_next(remote_pointer self);
-void remote_attempt(remote_pointer self);
+void remote_attempt(remote_pointer self, std::uint64_t seq);
 
-void remote_finish(remote_pointer self, outcome o) {
-  auto& st = self->state;
-  if (st.queue.empty()) return;
-  remote_job& j = st.queue.front();
+/// The job `seq` if it still waits for the step `step` (0: any step).
+remote_job* remote_current(remote_pointer self, std::uint64_t seq, std::uint64_t step = 0) {
+  auto it = self->state.jobs.find(seq);
+  if (it == self->state.jobs.end() || (step != 0 && it->second.step != step)) return nullptr;
+  return &it->second;
+}
+
+void remote_finish(remote_pointer self, std::uint64_t seq, outcome o) {
+  auto it = self->state.jobs.find(seq);
+  if (it == self->state.jobs.end()) return;
+  remote_job& j = it->second;
+  if (j.core) j.core->called.store(true, std::memory_order_release);
   o.txn_id = j.t.txn_id();
   o.attempts = j.runs;
   o.dispatches = 1;
-  o.agent = st.setup->spec.id.str();
+  o.agent = self->state.setup->spec.id.str();
   if (o.ok() && o.result.is_null()) o.result = std::move(j.value);
+  detail::end_outcome_span(j.task_span, o);
   j.promise.deliver(std::move(o));
-  st.queue.pop_front();
-  st.busy = false;
-  ++st.step;
-  remote_next(self);
+  self->state.jobs.erase(it);
 }
 
-void remote_fail(remote_pointer self, outcome_status status, caf::error err) {
+void remote_fail(remote_pointer self, std::uint64_t seq, outcome_status status, caf::error err) {
   outcome o;
   o.status = status;
   o.error = std::move(err);
-  remote_finish(self, std::move(o));
+  remote_finish(self, seq, std::move(o));
+}
+
+caf::error remote_deadline_error(const remote_job& j, const char* when) {
+  return caf::make_error(errc::deadline_exceeded,
+                         "task " + j.t.txn_id() + " passed its deadline " + when);
 }
 
 /// Timeout for the next request: the request timeout, capped by the deadline.
@@ -798,16 +846,19 @@ std::chrono::milliseconds remote_timeout(const remote_setup& s, const remote_job
 }
 
 /// A request to the board failed: past the deadline that is the deadline's
-/// fault, else the request's.
-void remote_request_failed(remote_pointer self, const char* what, const caf::error& err) {
-  auto& j = self->state.queue.front();
-  if (wall_now() >= j.deadline)
+/// fault (unless the promotion was sent: then nobody knows whether it
+/// committed, and a retry with the same txn_id will tell), else the
+/// request's.
+void remote_request_failed(remote_pointer self, std::uint64_t seq, const char* what,
+                           const caf::error& err) {
+  remote_job* j = remote_current(self, seq);
+  if (!j) return;
+  if (wall_now() >= j->deadline && !j->committing)
     return remote_fail(
-        self, outcome_status::deadline_exceeded,
-        caf::make_error(errc::deadline_exceeded,
-                        "task " + j.t.txn_id() + " passed its deadline during " + what));
-  if (is_blackboard_error(err)) return remote_fail(self, outcome_status::error, err);
-  remote_fail(self, outcome_status::error,
+        self, seq, outcome_status::deadline_exceeded,
+        remote_deadline_error(*j, (std::string("during ") + what).c_str()));
+  if (is_blackboard_error(err)) return remote_fail(self, seq, outcome_status::error, err);
+  remote_fail(self, seq, outcome_status::error,
               caf::make_error(errc::agent_failed, std::string(what) + " failed: " + render(err)));
 }
 
@@ -823,11 +874,10 @@ std::string scope_text(const std::vector<std::string>& scope) {
   return "[" + out + "]";
 }
 
-/// Runs the logic on a view of the scope at `rev` and sends the promotion.
-void remote_run_logic(remote_pointer self, std::uint64_t rev, std::vector<entry_data> entries) {
-  auto& st = self->state;
-  const remote_setup& s = *st.setup;
-  remote_job& j = st.queue.front();
+/// Loads the scope's entries (as of the node's revision `rev`) into a
+/// private blackboard.
+caf::expected<std::shared_ptr<scope_view>> make_view(std::uint64_t rev,
+                                                     const std::vector<entry_data>& entries) {
   bb::blackboard_options mo;
   // The mirror holds whatever the node holds; the node checks its own
   // limits on the promotion.
@@ -835,200 +885,279 @@ void remote_run_logic(remote_pointer self, std::uint64_t rev, std::vector<entry_
   mo.limits.max_value_bytes = std::numeric_limits<std::size_t>::max();
   mo.limits.max_depth = std::numeric_limits<std::size_t>::max();
   mo.limits.max_key_bytes = std::numeric_limits<std::size_t>::max();
-  bb::blackboard mirror(mo);
-  std::map<std::string, std::uint64_t> node_revision;  // key -> mod_revision on the node
+  auto view = std::make_shared<scope_view>(mo);
+  view->base = rev;
   if (!entries.empty()) {
-    auto load = mirror.begin("agora/mirror");
+    auto load = view->mirror.begin("agora/mirror");
     for (const auto& e : entries) {
       auto v = parse_value(e);
-      if (!v) return remote_fail(self, outcome_status::error, std::move(v.error()));
-      if (auto put = load.put(e.key, std::move(*v)); !put)
-        return remote_fail(self, outcome_status::error, to_caf_error(put.error()));
-      node_revision[e.key] = e.mod_revision;
+      if (!v) return std::move(v.error());
+      if (auto put = load.put(e.key, std::move(*v)); !put) return to_caf_error(put.error());
+      view->node_revision[e.key] = e.mod_revision;
     }
     bb::promote_options blind;
     blind.isolation = bb::isolation::blind;
-    if (auto c = mirror.promote(std::move(load), blind); !c)
-      return remote_fail(self, outcome_status::error, to_caf_error(c.error()));
+    if (auto c = view->mirror.promote(std::move(load), blind); !c) return to_caf_error(c.error());
   }
-  const std::uint64_t mirror_rev = mirror.revision();
-  auto pad = mirror.begin(s.spec.id.str());
-  caf::error failure;
-  try {
-    logic_result lr = s.logic.sync_function()(j.t, pad);
-    if (lr)
-      j.value = std::move(*lr);
-    else
-      failure = to_caf_error(lr.error());
-  } catch (const std::exception& e) {
-    failure = caf::make_error(errc::agent_failed,
-                              "agent " + s.spec.id.str() + " logic threw: " + e.what());
-  } catch (...) {
-    failure = caf::make_error(
-        errc::agent_failed,
-        "agent " + s.spec.id.str() + " logic threw an exception not derived from std::exception");
-  }
-  if (failure) return remote_fail(self, outcome_status::error, std::move(failure));
-  if (wall_now() >= j.deadline)
-    return remote_fail(
-        self, outcome_status::deadline_exceeded,
-        caf::make_error(errc::deadline_exceeded,
-                        "task " + j.t.txn_id() + " passed its deadline before it was promoted"));
-  // Reads are renumbered from the mirror's revisions to the node's: the
-  // node then checks them exactly as it checks a local agent's.
+  view->mirror_revision = view->mirror.revision();
+  return view;
+}
+
+/// The logic's promotion in the node's terms: base revision and reads
+/// renumbered from the mirror's revisions to the node's, so that the node
+/// checks them exactly as it checks a local agent's. Fails with
+/// errc::bad_message for a read or listed prefix outside the scope.
+caf::expected<bb::promotion> to_node_promotion(const remote_setup& s, const remote_job& j,
+                                               const bb::scratchpad& pad) {
+  const scope_view& v = *j.view;
   bb::promotion p = pad.to_promotion();
-  p.base_revision = rev;
+  p.base_revision = v.base;
   auto outside = [&](const std::string& key, const char* what) {
-    return remote_fail(
-        self, outcome_status::error,
-        caf::make_error(errc::bad_message, "agent " + s.spec.id.str() + " " + what + " '" + key +
-                                               "' outside its scope " + scope_text(j.scope)));
+    return caf::make_error(errc::bad_message, "agent " + s.spec.id.str() + " " + what + " '" + key +
+                                                  "' outside its scope " + scope_text(j.scope));
   };
   for (auto& r : p.reads) {
     if (!in_scope(j.scope, r.key)) return outside(r.key, "read key");
-    auto it = node_revision.find(r.key);
-    r.mod_revision = (r.mod_revision == 0 || it == node_revision.end()) ? 0 : it->second;
+    auto it = v.node_revision.find(r.key);
+    r.mod_revision = (r.mod_revision == 0 || it == v.node_revision.end()) ? 0 : it->second;
   }
   for (const auto& range : p.ranges)
     if (!in_scope(j.scope, range)) return outside(range, "listed prefix");
   for (auto& e : p.expects) {
-    auto it = node_revision.find(e.key);
-    if (e.mod_revision == mirror_rev && it != node_revision.end()) e.mod_revision = it->second;
+    auto it = v.node_revision.find(e.key);
+    if (e.mod_revision == v.mirror_revision && it != v.node_revision.end())
+      e.mod_revision = it->second;
   }
+  return p;
+}
+
+/// A txn_id committed before by another agent: find its revision for the outcome.
+void remote_replayed(remote_pointer self, std::uint64_t seq, const std::string& first_key) {
+  remote_job& j = self->state.jobs.at(seq);
+  const remote_setup& s = *self->state.setup;
+  const auto txn = j.t.txn_id();
+  const auto step = ++j.step;
+  self->request(s.board, s.opts.request_timeout, history_atom::value, std::uint64_t{1},
+                std::numeric_limits<std::uint64_t>::max(), first_key, j.t.trace)
+      .then(
+          [self, seq, step, txn](const std::vector<record_data>& records) {
+            if (!remote_current(self, seq, step)) return;
+            outcome o;
+            o.status = outcome_status::ok;
+            o.replayed = true;
+            for (const auto& r : records)
+              if (r.txn_id == txn) {
+                o.revision = r.revision;
+                o.changes = r.changes.size();
+              }
+            remote_finish(self, seq, std::move(o));
+          },
+          [self, seq, step](const caf::error&) {
+            if (!remote_current(self, seq, step)) return;
+            outcome o;  // committed before; the revision is unknown (compacted)
+            o.status = outcome_status::ok;
+            o.replayed = true;
+            remote_finish(self, seq, std::move(o));
+          });
+}
+
+/// The logic of the current run is done: send its promotion to the node.
+void remote_promote(remote_pointer self, std::uint64_t seq, caf::error failure, nlohmann::json value,
+                    const bb::scratchpad& pad) {
+  remote_job& j = self->state.jobs.at(seq);
+  const remote_setup& s = *self->state.setup;
+  if (failure) return remote_fail(self, seq, outcome_status::error, std::move(failure));
+  j.value = std::move(value);
+  if (wall_now() >= j.deadline)
+    return remote_fail(self, seq, outcome_status::deadline_exceeded,
+                       remote_deadline_error(j, "before it was promoted"));
+  auto p = to_node_promotion(s, j, pad);
+  if (!p) return remote_fail(self, seq, outcome_status::error, std::move(p.error()));
   bb::promote_options po;
   po.txn_id = j.t.txn_id();
   po.isolation = s.opts.agent.isolation;
-  std::string first_key = p.ops.empty() ? std::string() : p.ops.front().key;
-  const auto step = ++st.step;
-  self->request(s.board, remote_timeout(s, j), promote_atom::value, std::move(p), po)
+  std::string first_key = p->ops.empty() ? std::string() : p->ops.front().key;
+  const auto step = ++j.step;
+  j.committing = true;
+  // Not capped by the deadline: the answer says whether the task committed.
+  self->request(s.board, s.opts.request_timeout, promote_atom::value, std::move(*p), po, j.t.trace)
       .then(
-          [self, step](const bb::commit_result& c) {
-            if (self->state.step != step) return;
+          [self, seq, step](const bb::commit_result& c) {
+            if (!remote_current(self, seq, step)) return;
             outcome o;
             o.status = outcome_status::ok;
             o.revision = c.revision;
             o.replayed = c.replayed;
             o.changes = c.changes;
-            remote_finish(self, std::move(o));
+            remote_finish(self, seq, std::move(o));
           },
-          [self, step, first_key](const caf::error& err) {
-            auto& state = self->state;
-            if (state.step != step) return;
-            const remote_setup& setup = *state.setup;
-            remote_job& job = state.queue.front();
+          [self, seq, step, first_key](const caf::error& err) {
+            remote_job* job = remote_current(self, seq, step);
+            if (!job) return;
             if (err == bb::errc::conflict) {
-              if (job.runs <= setup.opts.agent.max_conflict_retries) return remote_attempt(self);
-              return remote_fail(self, outcome_status::conflict, err);
+              job->committing = false;  // nothing was committed
+              if (job->runs <= self->state.setup->opts.agent.max_conflict_retries)
+                return remote_attempt(self, seq);
+              return remote_fail(self, seq, outcome_status::conflict, err);
             }
-            if (err == bb::errc::duplicate_txn && !first_key.empty()) {
-              // An earlier dispatch of this task (another agent: another
-              // author, so other content) committed it. Its commit stands;
-              // find its revision for the outcome.
-              const auto txn = job.t.txn_id();
-              const auto step2 = ++state.step;
-              self->request(setup.board, remote_timeout(setup, job), history_atom::value,
-                            std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max(), first_key)
-                  .then(
-                      [self, step2, txn](const std::vector<record_data>& records) {
-                        if (self->state.step != step2) return;
-                        outcome o;
-                        o.status = outcome_status::ok;
-                        o.replayed = true;
-                        for (const auto& r : records)
-                          if (r.txn_id == txn) {
-                            o.revision = r.revision;
-                            o.changes = r.changes.size();
-                          }
-                        remote_finish(self, std::move(o));
-                      },
-                      [self, step2](const caf::error&) {
-                        if (self->state.step != step2) return;
-                        outcome o;  // committed before; the revision is unknown (compacted)
-                        o.status = outcome_status::ok;
-                        o.replayed = true;
-                        remote_finish(self, std::move(o));
-                      });
-              return;
-            }
-            remote_request_failed(self, "the promotion", err);
+            // An earlier dispatch of this task (another agent: another
+            // author, so other content) committed it. Its commit stands.
+            if (err == bb::errc::duplicate_txn && !first_key.empty())
+              return remote_replayed(self, seq, first_key);
+            remote_request_failed(self, seq, "the promotion", err);
           });
 }
 
+caf::error logic_threw(const remote_setup& s, const char* what) {
+  return caf::make_error(errc::agent_failed, "agent " + s.spec.id.str() + " logic threw: " + what);
+}
+
+/// The current async run of `seq` completed (its completion was called or
+/// dropped): promote what it staged.
+void remote_settle(remote_pointer self, std::uint64_t seq) {
+  remote_job& j = self->state.jobs.at(seq);
+  auto core = std::move(j.core);
+  bb::scratchpad pad = std::move(*core->pad);
+  remote_promote(self, seq, std::move(core->failure), std::move(core->value), pad);
+}
+
+/// Runs the logic on a view of the scope at `rev`.
+void remote_run_logic(remote_pointer self, std::uint64_t seq, std::uint64_t rev,
+                      const std::vector<entry_data>& entries) {
+  remote_job& j = self->state.jobs.at(seq);
+  const remote_setup& s = *self->state.setup;
+  auto view = make_view(rev, entries);
+  if (!view) return remote_fail(self, seq, outcome_status::error, std::move(view.error()));
+  j.view = std::move(*view);
+  if (!s.logic.is_async()) {
+    auto pad = j.view->mirror.begin(s.spec.id.str());
+    caf::error failure;
+    nlohmann::json value;
+    try {
+      logic_result lr = s.logic.sync_function()(j.t, pad);
+      if (lr)
+        value = std::move(*lr);
+      else
+        failure = to_caf_error(lr.error());
+    } catch (const std::exception& e) {
+      failure = logic_threw(s, e.what());
+    } catch (...) {
+      failure = logic_threw(s, "an exception not derived from std::exception");
+    }
+    return remote_promote(self, seq, std::move(failure), std::move(value), pad);
+  }
+  // Async: the logic returns at once and completes from any thread; the
+  // completion tells this actor by message (detail::completion_core), so
+  // no thread waits. The view stays alive in the job until then.
+  auto core = std::make_shared<detail::completion_core>();
+  core->t = std::make_shared<const task>(j.t);
+  core->pad.emplace(j.view->mirror.begin(s.spec.id.str()));
+  core->agent = self->address();
+  core->task_seq = seq;
+  core->run = j.runs;
+  j.core = core;
+  if (detail::call_async_logic(s.logic.async_function(), core, s.spec.id.str()))
+    remote_settle(self, seq);  // it completed inside the call
+}
+
 /// Reads scope[idx...] at `rev`, then runs the logic.
-void remote_read_scope(remote_pointer self, std::uint64_t rev, std::size_t idx,
+void remote_read_scope(remote_pointer self, std::uint64_t seq, std::uint64_t rev, std::size_t idx,
                        std::vector<entry_data> entries) {
-  auto& st = self->state;
-  remote_job& j = st.queue.front();
+  remote_job& j = self->state.jobs.at(seq);
+  const remote_setup& s = *self->state.setup;
   if (idx == j.scope.size() || rev == 0)  // revision 0: the board is empty
-    return remote_run_logic(self, rev, std::move(entries));
-  const auto step = ++st.step;
-  self->request(st.setup->board, remote_timeout(*st.setup, j), list_atom::value, j.scope[idx], rev)
+    return remote_run_logic(self, seq, rev, entries);
+  const auto step = ++j.step;
+  self->request(s.board, remote_timeout(s, j), list_atom::value, j.scope[idx], rev, j.t.trace)
       .then(
-          [self, step, rev, idx, entries](std::vector<entry_data>& more) mutable {
-            if (self->state.step != step) return;
+          [self, seq, step, rev, idx, entries](std::vector<entry_data>& more) mutable {
+            if (!remote_current(self, seq, step)) return;
             entries.insert(entries.end(), std::make_move_iterator(more.begin()),
                            std::make_move_iterator(more.end()));
-            remote_read_scope(self, rev, idx + 1, std::move(entries));
+            remote_read_scope(self, seq, rev, idx + 1, std::move(entries));
           },
-          [self, step](const caf::error& err) {
-            if (self->state.step != step) return;
-            remote_request_failed(self, "reading the scope", err);
+          [self, seq, step](const caf::error& err) {
+            if (remote_current(self, seq, step))
+              remote_request_failed(self, seq, "reading the scope", err);
           });
 }
 
 /// One run of the logic: take the revision, read the scope, run, promote.
-void remote_attempt(remote_pointer self) {
-  auto& st = self->state;
-  remote_job& j = st.queue.front();
+void remote_attempt(remote_pointer self, std::uint64_t seq) {
+  remote_job& j = self->state.jobs.at(seq);
+  const remote_setup& s = *self->state.setup;
   if (wall_now() >= j.deadline)
-    return remote_fail(
-        self, outcome_status::deadline_exceeded,
-        caf::make_error(errc::deadline_exceeded,
-                        "task " + j.t.txn_id() + " passed its deadline before it was promoted"));
+    return remote_fail(self, seq, outcome_status::deadline_exceeded,
+                       remote_deadline_error(j, "before it was promoted"));
   ++j.runs;
-  const auto step = ++st.step;
-  self->request(st.setup->board, remote_timeout(*st.setup, j), revision_atom::value)
+  const auto step = ++j.step;
+  self->request(s.board, remote_timeout(s, j), revision_atom::value, j.t.trace)
       .then(
-          [self, step](std::uint64_t rev) {
-            if (self->state.step != step) return;
-            remote_read_scope(self, rev, 0, {});
+          [self, seq, step](std::uint64_t rev) {
+            if (remote_current(self, seq, step)) remote_read_scope(self, seq, rev, 0, {});
           },
-          [self, step](const caf::error& err) {
-            if (self->state.step != step) return;
-            remote_request_failed(self, "reading the revision", err);
+          [self, seq, step](const caf::error& err) {
+            if (remote_current(self, seq, step))
+              remote_request_failed(self, seq, "reading the revision", err);
           });
 }
 
-void remote_next(remote_pointer self) {
-  auto& st = self->state;
-  if (st.busy || st.queue.empty()) return;
-  st.busy = true;
-  remote_job& j = st.queue.front();
-  if (auto v = validate_task(j.t); !v)
-    return remote_fail(self, outcome_status::error, to_caf_error(v.error()));
-  j.deadline = j.t.deadline == caf::timestamp{}
-                   ? wall_now() + std::chrono::duration_cast<caf::timespan>(
-                                      st.setup->opts.agent.default_timeout)
-                   : j.t.deadline;
-  j.scope = st.setup->opts.scope;
-  if (j.scope.empty()) j.scope.push_back("runs/" + j.t.run_id);
-  remote_attempt(self);
-}
-
-agent_actor::behavior_type remote_agent_behavior(remote_pointer self,
+remote_impl::behavior_type remote_agent_behavior(remote_pointer self,
                                                  std::shared_ptr<const remote_setup> setup) {
   self->state.setup = std::move(setup);
   return {
       [self](run_atom, task& t) -> caf::result<outcome> {
-        remote_job j;
-        j.t = std::move(t);
+        auto& st = self->state;
+        const remote_setup& s = *st.setup;
+        // Sync logic runs one task at a time; async up to
+        // max_concurrent_tasks. The others wait in the mailbox (skipped
+        // messages are retried after the next message is handled).
+        const std::size_t limit =
+            s.logic.is_async() ? std::max<std::uint32_t>(1, s.opts.agent.max_concurrent_tasks) : 1;
+        if (st.jobs.size() >= limit) return caf::skip;
+        const auto seq = ++st.next_seq;
+        remote_job& j = st.jobs[seq];
         j.promise = self->make_response_promise<outcome>();
         auto promise = j.promise;
-        self->state.queue.push_back(std::move(j));
-        remote_next(self);
+        if (s.trace) {
+          j.task_span = s.trace->start("agent.task", t.trace, s.spec.id.str());
+          j.task_span.set("agora.run", t.run_id);
+          j.task_span.set("agora.task", t.task_id);
+          j.task_span.set("agora.attempt_group", static_cast<std::int64_t>(t.attempt_group));
+          j.task_span.set("agora.remote", std::int64_t{1});
+          t.trace = j.task_span.context();
+        }
+        j.t = std::move(t);
+        if (auto v = validate_task(j.t); !v) {
+          remote_fail(self, seq, outcome_status::error, to_caf_error(v.error()));
+          return promise;
+        }
+        j.deadline = j.t.deadline == caf::timestamp{}
+                         ? wall_now() + std::chrono::duration_cast<caf::timespan>(
+                                            s.opts.agent.default_timeout)
+                         : j.t.deadline;
+        j.scope = s.opts.scope;
+        if (j.scope.empty()) j.scope.push_back("runs/" + j.t.run_id);
+        // Enforces the deadline while the logic runs (a completion may
+        // never come); requests are bounded by their own timeouts.
+        detail::send_later_weak(self->address(), std::max(j.deadline - wall_now(), caf::timespan::zero()),
+                                caf::make_message(remote_expire_atom::value, seq));
+        remote_attempt(self, seq);
         return promise;
       },
       [self](describe_atom) -> agent_spec { return self->state.setup->spec; },
+      [self](detail::logic_done_atom, std::uint64_t seq, std::uint32_t run) {
+        remote_job* j = remote_current(self, seq);
+        // A completion of a run the agent gave up on, or of an earlier run: ignored.
+        if (!j || !j->core || j->core->run != run) return;
+        remote_settle(self, seq);
+      },
+      [self](remote_expire_atom, std::uint64_t seq) {
+        remote_job* j = remote_current(self, seq);
+        if (!j || j->committing) return;
+        remote_fail(self, seq, outcome_status::deadline_exceeded,
+                    remote_deadline_error(*j, "before it was promoted"));
+      },
   };
 }
 
@@ -1043,7 +1172,6 @@ bb::result<agent_actor> spawn_remote_agent(caf::actor_system& sys, blackboard_ac
   if (!board) return bad("the blackboard actor is invalid");
   if (spec.id.empty()) return bad("the agent id is empty");
   if (logic.empty()) return bad("agent " + spec.id.str() + " has no logic");
-  if (logic.is_async()) return bad("agent " + spec.id.str() + ": async logic is not supported yet");
   for (const auto& s : opts.scope)
     if (auto v = bb::validate_prefix(s, 512); !v || bb::normalize_prefix(s).empty())
       return bad("scope prefix '" + s + "' is not a key prefix (or selects every key)");
@@ -1052,6 +1180,8 @@ bb::result<agent_actor> spawn_remote_agent(caf::actor_system& sys, blackboard_ac
   setup->spec = std::move(spec);
   setup->logic = std::move(logic);
   setup->opts = std::move(opts);
+  if (setup->opts.agent.tracer && setup->opts.agent.tracer->enabled())
+    setup->trace = setup->opts.agent.tracer;
   agent_actor handle =
       sys.spawn(remote_agent_behavior, std::shared_ptr<const remote_setup>(std::move(setup)));
   return handle;
@@ -1061,33 +1191,19 @@ bb::result<agent_actor> spawn_remote_agent(caf::actor_system& sys, blackboard_ac
 
 namespace {
 
-using dispatch_expire_atom = caf::atom_constant<caf::atom("dsexpire")>;
 using dispatch_follow_atom = caf::atom_constant<caf::atom("dsfollow")>;
 
 using dispatcher_impl =
     supervisor_actor::extend<caf::reacts_to<agent_up_atom, agent_entry>,
                              caf::reacts_to<agent_gone_atom, agent_entry, caf::error>,
-                             caf::reacts_to<dispatch_expire_atom, std::uint64_t>,
+                             caf::reacts_to<detail::engine_expire_atom, std::uint64_t>,
                              caf::reacts_to<dispatch_follow_atom>>;
 
-/// One agent of the type, as the dispatcher sees it.
-struct dslot {
-  agent_entry entry;
-  caf::actor_addr addr;
-  circuit_breaker breaker;
-  std::uint64_t job = 0;       // the task in flight, 0 = none
-  std::uint64_t dispatch = 0;  // its dispatch id
-  std::uint64_t tasks_done = 0;
-};
-
-struct djob {
-  task t;
-  caf::typed_response_promise<outcome> promise;
-  std::uint32_t dispatches = 0;
-  std::uint32_t attempts = 0;
-  std::string agent;           // where it runs; "" while waiting
-  std::uint64_t dispatch = 0;  // the current dispatch's id
-  std::string last_agent;
+struct dispatcher_setup {
+  agent_registry_actor registry;
+  blackboard_actor board;
+  std::string type;
+  dispatcher_options opts;
 };
 
 struct dispatcher_state {
@@ -1095,316 +1211,30 @@ struct dispatcher_state {
   blackboard_actor board;
   std::string type;
   dispatcher_options opts;
-  std::map<std::string, dslot> slots;  // by agent id
-  std::unordered_map<std::uint64_t, djob> jobs;
-  std::deque<std::uint64_t> waiting;
-  std::uint64_t next_job = 0;
-  std::uint64_t next_dispatch = 0;
-  std::string last_pick;  // round robin: start after this id
-  std::uint64_t succeeded = 0;
-  std::uint64_t dead_letters = 0;
-  std::uint64_t dlq_failures = 0;
-  bool following = false;
+  detail::dispatch_engine engine;
   const char* name = "agora_dispatcher";
 
-  ~dispatcher_state() {
-    for (auto& [seq, j] : jobs) {
-      if (!j.promise.pending()) continue;
-      outcome o;
-      o.status = outcome_status::cancelled;
-      o.txn_id = j.t.txn_id();
-      o.attempts = j.attempts;
-      o.dispatches = j.dispatches;
-      o.agent = j.last_agent;
-      o.error = caf::make_error(errc::cancelled,
-                                "the dispatcher of " + type + " stopped before the task finished");
-      j.promise.deliver(std::move(o));
-    }
-  }
+  // Answers unfinished tasks cancelled: their agents are not ours and may
+  // still finish them, so they are not dead-lettered.
+  ~dispatcher_state() { engine.stop(); }
 };
 
 using dispatcher_pointer = dispatcher_impl::stateful_pointer<dispatcher_state>;
 
-outcome make_failure(outcome_status status, caf::error err) {
-  outcome o;
-  o.status = status;
-  o.error = std::move(err);
-  return o;
-}
-
-void dpump(dispatcher_pointer self);
-
-/// Writes the DLQ entry through the board, then answers the requester.
-void dgive_up(dispatcher_pointer self, std::uint64_t seq, outcome o) {
-  auto& st = self->state;
-  auto it = st.jobs.find(seq);
-  if (it == st.jobs.end()) return;
-  djob j = std::move(it->second);
-  st.jobs.erase(it);
-  o.txn_id = j.t.txn_id();
-  o.attempts = j.attempts;
-  o.dispatches = j.dispatches;
-  if (o.agent.empty()) o.agent = j.last_agent;
-  o.revision = 0;
-  o.replayed = false;
-  o.changes = 0;
-  ++st.dead_letters;
-  const std::string key = dlq_key(j.t, st.opts.dlq_prefix);
-  st.opts.log(log_level::warn,
-              "task dead-lettered type=" + q(st.type) + " txn=" + q(o.txn_id) + " key=" + q(key) +
-                  " dispatches=" + std::to_string(o.dispatches) + " error=" + q(render(o.error)));
-  // A task's input can hold strings that are not UTF-8, which the wire
-  // refuses: a lossy round trip keeps the record rather than lose it.
-  auto text = dlq_record(j.t, o).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  bb::promotion p;
-  p.author = st.opts.dlq_author;
-  p.ops.push_back(
-      bb::staged_op{bb::op_kind::put, key, nlohmann::json::parse(text, nullptr, false)});
-  bb::promote_options po;
-  po.isolation = bb::isolation::blind;
-  auto promise = j.promise;
-  self->request(st.board, st.opts.request_timeout, promote_atom::value, std::move(p), po)
-      .then(
-          [promise, o, key](const bb::commit_result& c) mutable {
-            o.result = {{"dlq", key}, {"dlq_revision", c.revision}};
-            if (promise.pending()) promise.deliver(std::move(o));
-          },
-          [self, promise, o, key](const caf::error& err) mutable {
-            ++self->state.dlq_failures;
-            self->state.opts.log(log_level::error, "dead letter not written key=" + q(key) +
-                                                       " error=" + q(render(err)));
-            o.result = {{"dlq", key}, {"dlq_error", render(err)}};
-            if (promise.pending()) promise.deliver(std::move(o));
-          });
-}
-
-bool retryable(const outcome& o) {
-  switch (o.status) {
-    case outcome_status::ok:
-    case outcome_status::deadline_exceeded:
-      return false;
-    case outcome_status::conflict:
-    case outcome_status::cancelled:
-      return true;
-    case outcome_status::error:
-      break;
-  }
-  return o.error == errc::agent_failed || o.error == errc::timeout ||
-         o.error == bb::errc::compacted || o.error == bb::errc::conflict;
-}
-
-void dretry_or_give_up(dispatcher_pointer self, std::uint64_t seq, outcome last) {
-  auto& st = self->state;
-  auto it = st.jobs.find(seq);
-  if (it == st.jobs.end()) return;
-  djob& j = it->second;
-  j.agent.clear();
-  j.dispatch = 0;
-  if (retryable(last) && j.dispatches < st.opts.max_attempts && wall_now() < j.t.deadline) {
-    st.waiting.push_front(seq);  // it has waited its turn already
-    return;
-  }
-  dgive_up(self, seq, std::move(last));
-}
-
-/// Frees the agent running `j`'s current dispatch.
-void dend_dispatch(dispatcher_state& st, djob& j) {
-  auto it = st.slots.find(j.agent);
-  if (it == st.slots.end() || it->second.dispatch != j.dispatch) return;
-  it->second.job = 0;
-  it->second.dispatch = 0;
-  ++it->second.tasks_done;
-}
-
-void don_reply(dispatcher_pointer self, std::uint64_t seq, std::uint64_t dispatch, outcome o) {
-  auto& st = self->state;
-  auto it = st.jobs.find(seq);
-  if (it == st.jobs.end() || it->second.dispatch != dispatch) return;  // stale
-  djob& j = it->second;
-  j.attempts += o.attempts;
-  j.last_agent = j.agent;
-  if (o.error == bb::errc::duplicate_txn) {
-    // The task's txn_id was committed before, by an earlier dispatch on
-    // another agent (another author, so the blackboard sees other
-    // content): that commit stands and the task is done.
-    o.status = outcome_status::ok;
-    o.replayed = true;
-    o.error = caf::error{};
-  }
-  auto slot = st.slots.find(j.agent);
-  if (slot != st.slots.end()) {
-    if (o.status == outcome_status::error || o.status == outcome_status::deadline_exceeded)
-      slot->second.breaker.record_failure();
-    else if (o.status != outcome_status::cancelled)
-      slot->second.breaker.record_success();
-  }
-  dend_dispatch(st, j);
-  if (o.ok()) {
-    o.attempts = j.attempts;
-    o.dispatches = j.dispatches;
-    ++st.succeeded;
-    j.promise.deliver(std::move(o));
-    st.jobs.erase(it);
-  } else {
-    dretry_or_give_up(self, seq, std::move(o));
-  }
-  dpump(self);
-}
-
-void don_request_error(dispatcher_pointer self, std::uint64_t seq, std::uint64_t dispatch,
-                       const caf::error& err) {
-  auto& st = self->state;
-  auto it = st.jobs.find(seq);
-  if (it == st.jobs.end() || it->second.dispatch != dispatch) return;  // stale
-  djob& j = it->second;
-  j.attempts += 1;
-  j.last_agent = j.agent;
-  auto slot = st.slots.find(j.agent);
-  if (slot != st.slots.end()) slot->second.breaker.record_failure();
-  dend_dispatch(st, j);
-  outcome last =
-      err == caf::sec::request_timeout
-          ? make_failure(
-                outcome_status::deadline_exceeded,
-                caf::make_error(errc::timeout,
-                                "agent " + j.last_agent + " did not answer by the task's deadline"))
-          : make_failure(
-                outcome_status::error,
-                caf::make_error(errc::agent_failed, "agent " + j.last_agent +
-                                                        " did not take the task: " + render(err)));
-  dretry_or_give_up(self, seq, std::move(last));
-  dpump(self);
-}
-
-void ddispatch_to(dispatcher_pointer self, std::uint64_t seq, dslot& s) {
-  auto& st = self->state;
-  djob& j = st.jobs.at(seq);
-  const auto id = ++st.next_dispatch;
-  ++j.dispatches;
-  j.agent = s.entry.spec.id.str();
-  j.dispatch = id;
-  s.job = seq;
-  s.dispatch = id;
-  auto remaining = std::max(j.t.deadline - wall_now(), caf::timespan::zero()) +
-                   std::chrono::duration_cast<caf::timespan>(st.opts.reply_grace);
-  st.opts.log(log_level::debug, "dispatch type=" + q(st.type) + " txn=" + q(j.t.txn_id()) +
-                                    " agent=" + q(j.agent) +
-                                    " dispatch=" + std::to_string(j.dispatches));
-  self->request(s.entry.handle, remaining, run_atom::value, j.t)
-      .then([self, seq, id](outcome& o) { don_reply(self, seq, id, std::move(o)); },
-            [self, seq, id](caf::error& e) { don_request_error(self, seq, id, e); });
-}
-
-/// An idle agent whose breaker lets a task through: closed ones first, in
-/// round robin, then a half-open probe. Null if none.
-dslot* dpick(dispatcher_state& st) {
-  if (st.slots.empty()) return nullptr;
-  for (int pass = 0; pass < 2; ++pass) {
-    auto start = st.slots.upper_bound(st.last_pick);
-    for (std::size_t k = 0; k < st.slots.size(); ++k) {
-      if (start == st.slots.end()) start = st.slots.begin();
-      dslot& s = start->second;
-      ++start;
-      if (s.job != 0) continue;
-      if (pass == 0 && s.breaker.state() != breaker_state::closed) continue;
-      if (!s.breaker.allow()) continue;
-      st.last_pick = s.entry.spec.id.str();
-      return &s;
-    }
-  }
-  return nullptr;
-}
-
-void dpump(dispatcher_pointer self) {
-  auto& st = self->state;
-  while (!st.waiting.empty()) {
-    const std::uint64_t seq = st.waiting.front();
-    auto it = st.jobs.find(seq);
-    if (it == st.jobs.end() || !it->second.agent.empty()) {
-      st.waiting.pop_front();
-      continue;
-    }
-    djob& j = it->second;
-    if (wall_now() >= j.t.deadline) {
-      st.waiting.pop_front();
-      auto err =
-          st.slots.empty()
-              ? caf::make_error(errc::no_agent, "no agent of type " + st.type +
-                                                    " was available before the task's deadline")
-              : caf::make_error(
-                    errc::deadline_exceeded,
-                    "task " + j.t.txn_id() + " passed its deadline waiting for an agent");
-      dgive_up(
-          self, seq,
-          make_failure(st.slots.empty() ? outcome_status::error : outcome_status::deadline_exceeded,
-                       std::move(err)));
-      continue;
-    }
-    if (dslot* s = dpick(st)) {
-      st.waiting.pop_front();
-      ddispatch_to(self, seq, *s);
-      continue;
-    }
-    // Nobody can take it now. Busy agents will come free and new agents
-    // may register: wait (the deadline timer ends the wait). Only when every
-    // agent is idle behind an open breaker is the answer known now.
-    bool any_busy = st.slots.empty();
-    for (auto& [id, s] : st.slots)
-      if (s.job != 0) any_busy = true;
-    if (any_busy) return;
-    st.waiting.pop_front();
-    dgive_up(
-        self, seq,
-        make_failure(outcome_status::error,
-                     caf::make_error(errc::circuit_open, "every agent of type " + st.type +
-                                                             " has its circuit breaker open")));
-  }
-}
-
-void dremove(dispatcher_pointer self, const caf::actor_addr& addr, const caf::error& reason);
-
+/// An agent the registry announced (or listed when we started following).
 void dadd(dispatcher_pointer self, agent_entry e) {
   auto& st = self->state;
   if (!e.handle || std::string(e.spec.id.type()) != st.type) return;
-  const std::string id = e.spec.id.str();
-  auto it = st.slots.find(id);
-  if (it != st.slots.end()) {
-    if (it->second.addr == e.handle.address()) return;
-    // The id now names another actor: the old one is gone, with its task.
-    dremove(self, it->second.addr,
-            caf::make_error(errc::agent_failed, "agent " + id + " was registered again"));
+  if (st.opts.tracer && st.opts.tracer->enabled()) {
+    // The registration's trace: the worker's join caused this agent's work.
+    span s = st.opts.tracer->start("dispatcher.agent_added", e.trace, e.spec.id.str());
+    s.set("agora.worker", e.worker);
+    s.set("agora.peer", e.peer);
   }
-  dslot s;
-  s.addr = e.handle.address();
-  s.entry = std::move(e);
-  s.breaker = circuit_breaker(st.opts.breaker, st.opts.clock);
-  self->monitor(s.entry.handle);
-  st.slots[id] = std::move(s);
-  dpump(self);
-}
-
-/// The agent is gone: its task in flight goes back to the queue.
-void dremove(dispatcher_pointer self, const caf::actor_addr& addr, const caf::error& reason) {
-  auto& st = self->state;
-  auto it = std::find_if(st.slots.begin(), st.slots.end(),
-                         [&](const auto& kv) { return kv.second.addr == addr; });
-  if (it == st.slots.end()) return;
-  dslot s = std::move(it->second);
-  st.slots.erase(it);
-  const std::string id = s.entry.spec.id.str();
-  if (s.job == 0) return;
-  auto j = st.jobs.find(s.job);
-  if (j == st.jobs.end() || j->second.dispatch != s.dispatch) return;
-  st.opts.log(log_level::warn, "agent lost with a task type=" + q(st.type) + " agent=" + q(id) +
-                                   " peer=" + s.entry.peer + " txn=" + q(j->second.t.txn_id()) +
-                                   " reason=" + q(render(reason)));
-  j->second.attempts += 1;
-  j->second.last_agent = id;
-  dretry_or_give_up(self, s.job,
-                    make_failure(outcome_status::error,
-                                 caf::make_error(errc::agent_failed,
-                                                 "agent " + id + " was lost: " + render(reason))));
-  dpump(self);
+  auto handle = e.handle;
+  auto peer = e.peer;
+  self->monitor(handle);
+  st.engine.add_agent(std::move(e.spec), std::move(handle), std::move(peer));
 }
 
 void dfollow(dispatcher_pointer self) {
@@ -1412,7 +1242,6 @@ void dfollow(dispatcher_pointer self) {
   self->request(st.registry, st.opts.request_timeout, follow_atom::value, st.type)
       .then(
           [self](std::vector<agent_entry>& agents) {
-            self->state.following = true;
             for (auto& e : agents) dadd(self, std::move(e));
           },
           [self](const caf::error& err) {
@@ -1421,78 +1250,57 @@ void dfollow(dispatcher_pointer self) {
                            "dispatcher cannot follow the registry type=" + q(state.type) +
                                " error=" + q(render(err)) + " (retrying)");
             detail::send_later_weak(
-                self->system(), self->address(),
+                self->address(),
                 std::chrono::duration_cast<caf::timespan>(state.opts.request_timeout),
                 caf::make_message(dispatch_follow_atom::value));
           });
 }
 
 dispatcher_impl::behavior_type dispatcher_behavior(dispatcher_pointer self,
-                                                   std::shared_ptr<dispatcher_state> init) {
+                                                   std::shared_ptr<dispatcher_setup> init) {
   auto& st = self->state;
   st.registry = std::move(init->registry);
   st.board = std::move(init->board);
   st.type = std::move(init->type);
   st.opts = std::move(init->opts);
-  self->set_down_handler([self](caf::down_msg& dm) { dremove(self, dm.source, dm.reason); });
+  detail::engine_options eo;
+  eo.source = detail::agent_source::registry;
+  eo.owner = "dispatcher";
+  eo.type = st.type;
+  eo.agents = "type " + st.type;
+  eo.max_attempts = st.opts.max_attempts;
+  eo.breaker = st.opts.breaker;
+  eo.reply_grace = st.opts.reply_grace;
+  eo.default_timeout = st.opts.default_timeout;
+  eo.clock = st.opts.clock;
+  eo.dlq_prefix = st.opts.dlq_prefix;
+  eo.dlq_author = st.opts.dlq_author;
+  eo.trace = st.opts.tracer;
+  eo.log = st.opts.log;
+  st.engine.configure(
+      std::move(eo), self->address(), detail::send_through(self),
+      [self](bb::promotion p, const trace_context& ctx, detail::dispatch_engine::dlq_done_fn done) {
+        bb::promote_options po;
+        po.isolation = bb::isolation::blind;
+        auto& state = self->state;
+        self->request(state.board, state.opts.request_timeout, promote_atom::value, std::move(p),
+                      po, ctx)
+            .then([done](const bb::commit_result& c) { done(c.revision, {}); },
+                  [done](const caf::error& err) { done(0, render(err)); });
+      });
+  self->set_down_handler(
+      [self](caf::down_msg& dm) { self->state.engine.agent_down(dm.source, dm.reason); });
   dfollow(self);
   return {
       [self](dispatch_atom, task& t) -> caf::result<outcome> {
-        auto& state = self->state;
-        if (auto v = validate_task(t); !v) {
-          outcome o = make_failure(outcome_status::error, to_caf_error(v.error()));
-          o.txn_id = t.txn_id();
-          return o;
-        }
-        // One deadline for every dispatch: retries do not extend it.
-        if (t.deadline == caf::timestamp{})
-          t.deadline =
-              wall_now() + std::chrono::duration_cast<caf::timespan>(state.opts.default_timeout);
-        const auto seq = ++state.next_job;
-        djob j;
-        j.promise = self->make_response_promise<outcome>();
-        j.t = std::move(t);
-        const auto remaining = j.t.deadline - wall_now();
-        if (remaining > caf::timespan::zero())
-          detail::send_later_weak(self->system(), self->address(), remaining,
-                                  caf::make_message(dispatch_expire_atom::value, seq));
-        auto promise = j.promise;
-        state.jobs.emplace(seq, std::move(j));
-        state.waiting.push_back(seq);
-        dpump(self);
-        return promise;
+        return self->state.engine.accept(std::move(t), self->make_response_promise<outcome>());
       },
-      [self](health_atom) -> supervisor_health {
-        auto& state = self->state;
-        supervisor_health h;
-        for (auto& [id, s] : state.slots) {
-          agent_health a;
-          a.id = id;
-          a.state = s.job != 0 ? agent_state::busy : agent_state::idle;
-          a.breaker = s.breaker.state();
-          a.consecutive_failures = s.breaker.consecutive_failures();
-          a.tasks_done = s.tasks_done;
-          h.agents.push_back(std::move(a));
-        }
-        h.waiting = state.waiting.size();
-        h.running = state.jobs.size() - state.waiting.size();
-        h.succeeded = state.succeeded;
-        h.dead_letters = state.dead_letters;
-        h.dlq_failures = state.dlq_failures;
-        return h;
-      },
+      [self](health_atom) -> supervisor_health { return self->state.engine.health(); },
       [self](agent_up_atom, agent_entry& e) { dadd(self, std::move(e)); },
       [self](agent_gone_atom, const agent_entry& e, const caf::error& reason) {
-        dremove(self, e.handle.address(), reason);
+        self->state.engine.agent_down(e.handle.address(), reason);
       },
-      [self](dispatch_expire_atom, std::uint64_t seq) {
-        // Only a task still waiting is settled here; one in flight is
-        // settled by the agent's reply or the request timeout.
-        auto& state = self->state;
-        auto it = state.jobs.find(seq);
-        if (it == state.jobs.end() || !it->second.agent.empty()) return;
-        dpump(self);
-      },
+      [self](detail::engine_expire_atom, std::uint64_t job) { self->state.engine.expire(job); },
       [self](dispatch_follow_atom) { dfollow(self); },
   };
 }
@@ -1512,7 +1320,7 @@ bb::result<supervisor_actor> spawn_dispatcher(caf::actor_system& sys, agent_regi
   if (!opts.clock) opts.clock = steady_clock_fn();
   if (!opts.log) opts.log = stderr_log_sink();
   if (opts.dlq_author.empty()) opts.dlq_author = "dispatcher/" + type;
-  auto init = std::make_shared<dispatcher_state>();
+  auto init = std::make_shared<dispatcher_setup>();
   init->registry = std::move(registry);
   init->board = std::move(board);
   init->type = std::move(type);

@@ -17,6 +17,7 @@
 #include <caf/typed_event_based_actor.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include "dispatch_engine.hpp"
 #include "registration.hpp"
 
 namespace agora::actors {
@@ -210,19 +211,24 @@ nlohmann::json dlq_record(const task& t, const outcome& o) {
   };
 }
 
-bb::result<bb::commit_result> write_dlq(bb::blackboard& board, const task& t, const outcome& o,
-                                        const std::string& author, std::string_view prefix) {
-  auto sp = board.begin(author);
+bb::promotion dlq_promotion(const task& t, const outcome& o, const std::string& author,
+                            std::string_view prefix) {
   // The record is built from our own values; strings that are not UTF-8
   // (a task's input can hold anything) would make the put fail, so the
   // record goes through a lossy round trip first rather than be lost.
-  nlohmann::json record = dlq_record(t, o);
-  auto text = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  record = nlohmann::json::parse(text, nullptr, false);
-  if (auto s = sp.put(dlq_key(t, prefix), std::move(record)); !s) return std::move(s).take_error();
+  auto text = dlq_record(t, o).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  bb::promotion p;
+  p.author = author;
+  p.ops.push_back(
+      bb::staged_op{bb::op_kind::put, dlq_key(t, prefix), nlohmann::json::parse(text, nullptr, false)});
+  return p;
+}
+
+bb::result<bb::commit_result> write_dlq(bb::blackboard& board, const task& t, const outcome& o,
+                                        const std::string& author, std::string_view prefix) {
   bb::promote_options po;
   po.isolation = bb::isolation::blind;
-  return board.promote(std::move(sp), po);
+  return board.promote(dlq_promotion(t, o, author, prefix), po);
 }
 
 // --- the supervisor -----------------------------------------------------------------
@@ -239,439 +245,95 @@ const char* to_string(agent_state s) noexcept {
 
 namespace {
 
-using expire_atom = caf::atom_constant<caf::atom("spexpire")>;
-
 using supervisor_impl =
-    supervisor_actor::extend<caf::reacts_to<expire_atom, std::uint64_t>>;
+    supervisor_actor::extend<caf::reacts_to<detail::engine_expire_atom, std::uint64_t>>;
 
-constexpr std::size_t no_slot = std::numeric_limits<std::size_t>::max();
-
-/// One supervised agent.
-struct slot {
-  agent_spec spec;
-  agent_actor handle;  // invalid unless idle or busy
-  caf::actor_addr addr;
-  agent_state state = agent_state::idle;
-  restart_tracker restarts;
-  circuit_breaker breaker;
-  std::uint64_t job = 0;       // the task in flight, 0 = none
-  std::uint64_t dispatch = 0;  // its dispatch id
-  std::uint64_t tasks_done = 0;
-};
-
-/// One task from dispatch to reply.
-struct job {
-  task t;
-  caf::typed_response_promise<outcome> promise;
-  std::uint32_t dispatches = 0;
-  std::uint32_t attempts = 0;
-  std::size_t slot = no_slot;  // where it runs; no_slot while waiting
-  std::uint64_t dispatch = 0;  // the current dispatch's id
-  std::string last_agent;
-};
-
-struct supervisor_state {
-  std::shared_ptr<bb::blackboard> board;
-  agent_spec spec;
-  agent_logic logic;
-  supervisor_options opts;
-  std::vector<slot> slots;
-  std::unordered_map<std::uint64_t, job> jobs;
-  std::deque<std::uint64_t> waiting;
-  std::uint64_t next_job = 0;
-  std::uint64_t next_dispatch = 0;
-  std::size_t next_slot = 0;  // round robin start
-  std::uint64_t succeeded = 0;
-  std::uint64_t dead_letters = 0;
-  std::uint64_t dlq_failures = 0;
-  const char* name = "agora_supervisor";
-
-  ~supervisor_state();
-};
-
-using supervisor_pointer = supervisor_impl::stateful_pointer<supervisor_state>;
-
-caf::timestamp wall_now() {
-  return std::chrono::time_point_cast<caf::timespan>(std::chrono::system_clock::now());
-}
-
-outcome make_failure(outcome_status status, caf::error err) {
-  outcome o;
-  o.status = status;
-  o.error = std::move(err);
-  return o;
-}
-
-/// Records the failure in the DLQ and answers the requester (if any);
-/// returns the final outcome.
-outcome give_up(supervisor_state& st, job& j, outcome o) {
-  o.txn_id = j.t.txn_id();
-  o.attempts = j.attempts;
-  o.dispatches = j.dispatches;
-  if (o.agent.empty()) o.agent = j.last_agent;
-  o.revision = 0;
-  o.replayed = false;
-  o.changes = 0;
-  const std::string key = dlq_key(j.t, st.opts.dlq_prefix);
-  if (st.board) {
-    auto w = write_dlq(*st.board, j.t, o, st.opts.dlq_author, st.opts.dlq_prefix);
-    if (w) {
-      o.result = {{"dlq", key}, {"dlq_revision", w->revision}};
-    } else {
-      ++st.dlq_failures;
-      o.result = {{"dlq", key}, {"dlq_error", bb::to_string(w.error())}};
-    }
-  }
-  ++st.dead_letters;
-  if (j.promise.pending()) j.promise.deliver(o);
-  return o;
-}
-
-supervisor_state::~supervisor_state() {
-  for (auto& s : slots)
-    if (s.handle) caf::anon_send_exit(s.handle, caf::exit_reason::user_shutdown);
-  for (auto& [seq, j] : jobs)
-    give_up(*this, j,
-            make_failure(outcome_status::cancelled,
-                         caf::make_error(errc::cancelled, "the supervisor of " + spec.id.str() +
-                                                              " stopped before the task finished")));
-}
-
-/// May the job be tried again after `o`?
-bool retryable(const outcome& o) {
-  switch (o.status) {
-    case outcome_status::ok:
-    case outcome_status::deadline_exceeded:
-      return false;
-    case outcome_status::conflict:
-    case outcome_status::cancelled:
-      return true;
-    case outcome_status::error:
-      break;
-  }
-  if (o.error == errc::agent_failed || o.error == errc::timeout) return true;
-  // A snapshot compacted under a slow logic: a fresh one may do.
-  if (o.error == bb::errc::compacted || o.error == bb::errc::conflict) return true;
-  // Everything else (forbidden, contract_violation, duplicate_txn, bad
-  // input, ...) would fail the same way again.
-  return false;
-}
-
-void pump(supervisor_pointer self);
-
-/// A dispatch of `j` ended without an outcome worth replying with yet:
-/// retry it, or give up with `last`.
-void retry_or_give_up(supervisor_pointer self, std::uint64_t seq, outcome last) {
-  auto& st = self->state;
-  auto it = st.jobs.find(seq);
-  if (it == st.jobs.end()) return;
-  job& j = it->second;
-  j.slot = no_slot;
-  j.dispatch = 0;
-  if (retryable(last) && j.dispatches < st.opts.max_attempts && wall_now() < j.t.deadline) {
-    st.waiting.push_front(seq);  // it has waited its turn already
-    return;
-  }
-  give_up(st, j, std::move(last));
-  st.jobs.erase(it);
-}
-
-/// Frees the slot running `j`'s current dispatch.
-void end_dispatch(supervisor_state& st, job& j, agent_state next) {
-  if (j.slot == no_slot) return;
-  slot& s = st.slots[j.slot];
-  if (s.job == 0) return;
-  s.job = 0;
-  s.dispatch = 0;
-  ++s.tasks_done;
-  if (s.state == agent_state::busy) s.state = next;
-}
-
-void on_reply(supervisor_pointer self, std::uint64_t seq, std::uint64_t dispatch, outcome o) {
-  auto& st = self->state;
-  auto it = st.jobs.find(seq);
-  if (it == st.jobs.end() || it->second.dispatch != dispatch) return;  // stale
-  job& j = it->second;
-  slot& s = st.slots[j.slot];
-  j.attempts += o.attempts;
-  j.last_agent = s.spec.id.str();
-  if (o.status == outcome_status::cancelled) {
-    // The agent is going away; its down message will count the crash and
-    // restart it. Until then it gets nothing.
-    end_dispatch(st, j, agent_state::restarting);
-  } else {
-    if (o.status == outcome_status::error || o.status == outcome_status::deadline_exceeded)
-      s.breaker.record_failure();
-    else
-      s.breaker.record_success();
-    end_dispatch(st, j, agent_state::idle);
-  }
-  if (o.ok()) {
-    o.attempts = j.attempts;
-    o.dispatches = j.dispatches;
-    ++st.succeeded;
-    j.promise.deliver(std::move(o));
-    st.jobs.erase(it);
-  } else {
-    retry_or_give_up(self, seq, std::move(o));
-  }
-  pump(self);
-}
-
-void on_request_error(supervisor_pointer self, std::uint64_t seq, std::uint64_t dispatch,
-                      const caf::error& err) {
-  auto& st = self->state;
-  auto it = st.jobs.find(seq);
-  if (it == st.jobs.end() || it->second.dispatch != dispatch) return;  // stale
-  job& j = it->second;
-  slot& s = st.slots[j.slot];
-  j.attempts += 1;
-  j.last_agent = s.spec.id.str();
-  outcome last;
-  if (err == caf::sec::request_timeout) {
-    // No answer well past the deadline: the agent is hung (a logic that
-    // blocks its thread). Kill it; the down message restarts it per policy.
-    s.breaker.record_failure();
-    if (s.handle) caf::anon_send_exit(s.handle, caf::exit_reason::kill);
-    last = make_failure(outcome_status::deadline_exceeded,
-                        caf::make_error(errc::timeout, "agent " + s.spec.id.str() +
-                                                           " did not answer by the task's deadline"));
-    end_dispatch(st, j, agent_state::restarting);
-  } else if (err == caf::sec::request_receiver_down) {
-    // The agent is gone; its down message counts the crash and restarts it.
-    last = make_failure(outcome_status::error,
-                        caf::make_error(errc::agent_failed,
-                                        "agent " + s.spec.id.str() + " went down with the task"));
-    end_dispatch(st, j, agent_state::restarting);
-  } else {
-    // The agent refused the message (e.g. a factory's actor that speaks
-    // another protocol): its fault, but it is still there.
-    s.breaker.record_failure();
-    last = make_failure(outcome_status::error,
-                        caf::make_error(errc::agent_failed, "agent " + s.spec.id.str() +
-                                                                " did not take the task: " + render(err)));
-    end_dispatch(st, j, agent_state::idle);
-  }
-  retry_or_give_up(self, seq, std::move(last));
-  pump(self);
-}
-
-void dispatch_to(supervisor_pointer self, std::uint64_t seq, std::size_t idx) {
-  auto& st = self->state;
-  job& j = st.jobs.at(seq);
-  slot& s = st.slots[idx];
-  const auto id = ++st.next_dispatch;
-  ++j.dispatches;
-  j.slot = idx;
-  j.dispatch = id;
-  s.state = agent_state::busy;
-  s.job = seq;
-  s.dispatch = id;
-  auto remaining = std::max(j.t.deadline - wall_now(), caf::timespan::zero()) +
-                   std::chrono::duration_cast<caf::timespan>(st.opts.reply_grace);
-  self->request(s.handle, remaining, run_atom::value, j.t)
-      .then([self, seq, id](outcome& o) { on_reply(self, seq, id, std::move(o)); },
-            [self, seq, id](caf::error& e) { on_request_error(self, seq, id, e); });
-}
-
-/// Picks an idle agent whose breaker lets the task through: closed ones
-/// first (round robin), then a half-open probe.
-std::size_t pick_slot(supervisor_state& st) {
-  const std::size_t n = st.slots.size();
-  for (int pass = 0; pass < 2; ++pass) {
-    for (std::size_t k = 0; k < n; ++k) {
-      const std::size_t i = (st.next_slot + k) % n;
-      slot& s = st.slots[i];
-      if (s.state != agent_state::idle || !s.handle) continue;
-      if (pass == 0 && s.breaker.state() != breaker_state::closed) continue;
-      if (!s.breaker.allow()) continue;
-      st.next_slot = (i + 1) % n;
-      return i;
-    }
-  }
-  return no_slot;
-}
-
-/// Hands waiting tasks to free agents, in order; refuses what no agent can
-/// take now or later.
-void pump(supervisor_pointer self) {
-  auto& st = self->state;
-  while (!st.waiting.empty()) {
-    const std::uint64_t seq = st.waiting.front();
-    auto it = st.jobs.find(seq);
-    if (it == st.jobs.end()) {
-      st.waiting.pop_front();
-      continue;
-    }
-    job& j = it->second;
-    if (wall_now() >= j.t.deadline) {
-      st.waiting.pop_front();
-      give_up(st, j,
-              make_failure(outcome_status::deadline_exceeded,
-                           caf::make_error(errc::deadline_exceeded,
-                                           "task " + j.t.txn_id() +
-                                               " passed its deadline waiting for an agent")));
-      st.jobs.erase(it);
-      continue;
-    }
-    const std::size_t idx = pick_slot(st);
-    if (idx != no_slot) {
-      st.waiting.pop_front();
-      dispatch_to(self, seq, idx);
-      continue;
-    }
-    // Nobody can take it now. Wait if an agent will come free; refuse if
-    // none will: all failed, or all idle behind open breakers.
-    bool any_live = false, any_coming = false;
-    for (auto& s : st.slots) {
-      if (s.state == agent_state::failed) continue;
-      any_live = true;
-      if (s.state == agent_state::busy || s.state == agent_state::restarting) any_coming = true;
-    }
-    if (any_coming) return;
-    st.waiting.pop_front();
-    if (!any_live)
-      give_up(st, j,
-              make_failure(outcome_status::error,
-                           caf::make_error(errc::no_agent, "every agent of " + st.spec.id.str() +
-                                                               " has failed for good")));
-    else
-      give_up(st, j,
-              make_failure(outcome_status::error,
-                           caf::make_error(errc::circuit_open,
-                                           "every agent of " + st.spec.id.str() +
-                                               " has its circuit breaker open")));
-    st.jobs.erase(it);
-  }
-}
-
-bb::status start_agent(supervisor_pointer self, slot& s) {
-  auto& st = self->state;
-  auto made = st.opts.factory
-                  ? st.opts.factory(self->system(), s.spec)
-                  : spawn_agent(self->system(), st.board, s.spec, st.logic, st.opts.agent);
-  if (!made) return std::move(made).take_error();
-  if (!*made)
-    return bb::error{bb::errc::invalid_argument,
-                     "the agent factory returned no actor for " + s.spec.id.str()};
-  s.handle = std::move(*made);
-  s.addr = s.handle.address();
-  s.state = agent_state::idle;
-  self->monitor(s.handle);
-  return {};
-}
-
-void on_down(supervisor_pointer self, const caf::down_msg& d) {
-  auto& st = self->state;
-  auto found = std::find_if(st.slots.begin(), st.slots.end(),
-                            [&](const slot& s) { return s.addr && s.addr == d.source; });
-  if (found == st.slots.end()) return;
-  slot& s = *found;
-  s.handle = nullptr;
-  s.addr = caf::actor_addr();
-  s.breaker.record_failure();
-  const std::string why = "agent " + s.spec.id.str() + " crashed: " + render(d.reason);
-  if (s.job != 0) {
-    auto it = st.jobs.find(s.job);
-    if (it != st.jobs.end() && it->second.dispatch == s.dispatch) {
-      job& j = it->second;
-      j.attempts += 1;
-      j.last_agent = s.spec.id.str();
-      s.job = 0;
-      s.dispatch = 0;
-      retry_or_give_up(self, it->first,
-                       make_failure(outcome_status::error, caf::make_error(errc::agent_failed, why)));
-    }
-    s.job = 0;
-    s.dispatch = 0;
-  }
-  if (s.restarts.allow_restart(st.opts.clock())) {
-    if (auto started = start_agent(self, s); !started) s.state = agent_state::failed;
-  } else {
-    s.state = agent_state::failed;
-  }
-  pump(self);
-}
-
-/// What spawn_supervisor prepares: the state, agents already running.
+/// What spawn_supervisor prepares: the agents are already running.
 struct supervisor_setup {
   std::shared_ptr<bb::blackboard> board;
   agent_spec spec;
   agent_logic logic;
   supervisor_options opts;
-  std::vector<slot> slots;
+  std::vector<std::pair<agent_spec, agent_actor>> agents;
 };
+
+struct supervisor_state {
+  std::shared_ptr<bb::blackboard> board;
+  agent_logic logic;
+  supervisor_options opts;
+  detail::dispatch_engine engine;
+  const char* name = "agora_supervisor";
+
+  // Stops the agents and dead-letters unfinished tasks as cancelled.
+  ~supervisor_state() { engine.stop(); }
+};
+
+using supervisor_pointer = supervisor_impl::stateful_pointer<supervisor_state>;
+
+/// A first start or a restart: the factory, or spawn_agent.
+bb::result<agent_actor> make_agent(caf::actor_system& sys, const std::shared_ptr<bb::blackboard>& board,
+                                   const agent_logic& logic, const supervisor_options& opts,
+                                   const agent_spec& spec) {
+  auto made = opts.factory ? opts.factory(sys, spec)
+                           : spawn_agent(sys, board, spec, logic, opts.agent);
+  if (made && !*made)
+    return bb::error{bb::errc::invalid_argument,
+                     "the agent factory returned no actor for " + spec.id.str()};
+  return made;
+}
 
 supervisor_impl::behavior_type supervisor_behavior(supervisor_pointer self,
                                                    std::shared_ptr<supervisor_setup> setup) {
-  self->state.board = std::move(setup->board);
-  self->state.spec = std::move(setup->spec);
-  self->state.logic = std::move(setup->logic);
-  self->state.opts = std::move(setup->opts);
-  self->state.slots = std::move(setup->slots);
+  auto& st = self->state;
+  st.board = setup->board;
+  st.logic = std::move(setup->logic);
+  st.opts = std::move(setup->opts);
+  detail::engine_options eo;
+  eo.source = detail::agent_source::pool;
+  eo.owner = "supervisor";
+  eo.type = std::string(setup->spec.id.type());
+  eo.agents = setup->spec.id.str();
+  eo.max_attempts = st.opts.max_attempts;
+  eo.restart = st.opts.restart;
+  eo.breaker = st.opts.breaker;
+  eo.reply_grace = st.opts.reply_grace;
+  eo.default_timeout = st.opts.agent.default_timeout;
+  eo.clock = st.opts.clock;
+  eo.dlq_prefix = st.opts.dlq_prefix;
+  eo.dlq_author = st.opts.dlq_author;
+  eo.trace = st.opts.agent.tracer;
+  auto board = setup->board;
+  st.engine.configure(
+      std::move(eo), self->address(), detail::send_through(self),
+      [board](bb::promotion p, const trace_context& ctx, detail::dispatch_engine::dlq_done_fn done) {
+        bb::promote_options po;
+        po.isolation = bb::isolation::blind;
+        po.trace = to_trace_tag(ctx);
+        auto w = board->promote(std::move(p), po);
+        if (w)
+          done(w->revision, {});
+        else
+          done(0, bb::to_string(w.error()));
+      },
+      [self](const agent_spec& spec) -> bb::result<agent_actor> {
+        const auto& state = self->state;
+        auto made = make_agent(self->system(), state.board, state.logic, state.opts, spec);
+        if (made) self->monitor(*made);
+        return made;
+      });
   // An agent that died since it was spawned is reported right away.
-  for (auto& s : self->state.slots) self->monitor(s.handle);
-  self->set_down_handler([self](caf::down_msg& d) { on_down(self, d); });
+  for (auto& [spec, handle] : setup->agents) {
+    self->monitor(handle);
+    st.engine.add_agent(std::move(spec), std::move(handle));
+  }
+  self->set_down_handler(
+      [self](caf::down_msg& d) { self->state.engine.agent_down(d.source, d.reason); });
   return {
       [self](dispatch_atom, task& t) -> caf::result<outcome> {
-        auto& st = self->state;
-        if (auto v = validate_task(t); !v) {
-          job j;  // no promise: give_up only records it
-          j.t = std::move(t);
-          return give_up(st, j, make_failure(outcome_status::error, to_caf_error(v.error())));
-        }
-        // One deadline for every dispatch of the task: retries do not extend it.
-        if (t.deadline == caf::timestamp{})
-          t.deadline = wall_now() + std::chrono::duration_cast<caf::timespan>(st.opts.agent.default_timeout);
-        const auto seq = ++st.next_job;
-        job j;
-        j.promise = self->make_response_promise<outcome>();
-        j.t = std::move(t);
-        const auto remaining = j.t.deadline - wall_now();
-        if (remaining > caf::timespan::zero())
-          detail::send_later_weak(self->address(), remaining,
-                                  caf::make_message(expire_atom::value, seq));
-        auto promise = j.promise;
-        st.jobs.emplace(seq, std::move(j));
-        st.waiting.push_back(seq);
-        pump(self);
-        return promise;
+        return self->state.engine.accept(std::move(t), self->make_response_promise<outcome>());
       },
-      [self](health_atom) -> supervisor_health {
-        auto& st = self->state;
-        supervisor_health h;
-        for (auto& s : st.slots) {
-          agent_health a;
-          a.id = s.spec.id.str();
-          a.state = s.state;
-          a.breaker = s.breaker.state();
-          a.restarts = s.restarts.total_restarts();
-          a.consecutive_failures = s.breaker.consecutive_failures();
-          a.tasks_done = s.tasks_done;
-          h.agents.push_back(std::move(a));
-        }
-        h.waiting = st.waiting.size();
-        h.running = st.jobs.size() - st.waiting.size();
-        h.succeeded = st.succeeded;
-        h.dead_letters = st.dead_letters;
-        h.dlq_failures = st.dlq_failures;
-        return h;
-      },
-      [self](expire_atom, std::uint64_t seq) {
-        // Only a task still waiting for an agent is settled here; one in
-        // flight is settled by the agent's reply or the request timeout.
-        auto& st = self->state;
-        auto it = st.jobs.find(seq);
-        if (it == st.jobs.end() || it->second.slot != no_slot) return;
-        auto w = std::find(st.waiting.begin(), st.waiting.end(), seq);
-        if (w != st.waiting.end()) st.waiting.erase(w);
-        give_up(st, it->second,
-                make_failure(outcome_status::deadline_exceeded,
-                             caf::make_error(errc::deadline_exceeded,
-                                             "task " + it->second.t.txn_id() +
-                                                 " passed its deadline waiting for an agent")));
-        st.jobs.erase(it);
-      },
+      [self](health_atom) -> supervisor_health { return self->state.engine.health(); },
+      [self](detail::engine_expire_atom, std::uint64_t job) { self->state.engine.expire(job); },
   };
 }
 
@@ -692,36 +354,28 @@ bb::result<supervisor_actor> spawn_supervisor(caf::actor_system& sys,
   if (!opts.clock) opts.clock = steady_clock_fn();
   if (opts.dlq_author.empty()) opts.dlq_author = "supervisor/" + std::string(spec.id.type());
   auto setup = std::make_shared<supervisor_setup>();
-  setup->slots.reserve(opts.agents);
+  setup->board = std::move(board);
+  setup->logic = std::move(logic);
+  setup->opts = std::move(opts);
+  // The agents start here, so that a factory's error is the caller's.
   auto stop_all = [&] {
-    for (auto& s : setup->slots)
-      if (s.handle) caf::anon_send_exit(s.handle, caf::exit_reason::user_shutdown);
+    for (auto& a : setup->agents) caf::anon_send_exit(a.second, caf::exit_reason::user_shutdown);
   };
-  for (std::uint32_t i = 0; i < opts.agents; ++i) {
+  for (std::uint32_t i = 0; i < setup->opts.agents; ++i) {
     auto id = agent_id::make(spec.id.type(), std::string(spec.id.key()) + "-" + std::to_string(i));
     if (!id) {
       stop_all();
       return id.error();
     }
-    slot s;
-    s.spec = agent_spec{std::move(*id), spec.role, spec.capabilities};
-    s.restarts = restart_tracker(opts.restart);
-    s.breaker = circuit_breaker(opts.breaker, opts.clock);
-    auto made = opts.factory ? opts.factory(sys, s.spec)
-                             : spawn_agent(sys, board, s.spec, logic, opts.agent);
-    if (!made || !*made) {
+    agent_spec s{std::move(*id), spec.role, spec.capabilities};
+    auto made = make_agent(sys, setup->board, setup->logic, setup->opts, s);
+    if (!made) {
       stop_all();
-      if (!made) return made.error();
-      return bad("the agent factory returned no actor for " + s.spec.id.str());
+      return made.error();
     }
-    s.handle = std::move(*made);
-    s.addr = s.handle.address();
-    setup->slots.push_back(std::move(s));
+    setup->agents.emplace_back(std::move(s), std::move(*made));
   }
-  setup->board = std::move(board);
   setup->spec = std::move(spec);
-  setup->logic = std::move(logic);
-  setup->opts = std::move(opts);
   supervisor_actor handle = sys.spawn(supervisor_behavior, std::move(setup));
   return handle;
 }

@@ -493,7 +493,7 @@ TEST_CASE("agent fails a task whose async logic drops its completion", "[actors]
   CHECK(o.error == act::errc::agent_failed);
 }
 
-TEST_CASE("agent runs async tasks one at a time by default; later ones wait in the mailbox",
+TEST_CASE("agent runs async tasks one at a time by default, later ones wait in the mailbox",
           "[actors][agent]") {
   fixture f;
   auto test = caf::actor_cast<caf::actor>(f.self);

@@ -327,17 +327,132 @@ task make_task(const std::string& run, const std::string& id, std::chrono::milli
 }
 
 caf::error join_as(caf::actor_system& sys, const agent_registry_actor& reg,
-                   const std::string& token, std::vector<agent_entry> agents) {
+                   const std::string& token, std::vector<agent_entry> agents,
+                   trace_context trace = {}) {
   caf::scoped_actor self{sys};
   caf::error out;
   join_request req;
   req.token = token;
   req.worker = "local";
   req.agents = std::move(agents);
+  req.trace = trace;
   self->request(reg, 5s, node_join_atom::value, req)
       .receive([](const join_reply&) {}, [&](caf::error& e) { out = std::move(e); });
   return out;
 }
+
+/// Waits (bounded) until the dispatcher knows `count` agents.
+void await_dispatcher_agents(caf::scoped_actor& self, const supervisor_actor& d,
+                             std::size_t count) {
+  for (int i = 0; i < 250; ++i) {
+    std::size_t known = 0;
+    self->request(d, 5s, health_atom::value)
+        .receive([&](const supervisor_health& h) { known = h.agents.size(); },
+                 [&](caf::error& e) { FAIL(render(e)); });
+    if (known == count) return;
+    std::this_thread::sleep_for(20ms);
+  }
+  FAIL("the dispatcher never knew " << count << " agents");
+}
+
+/// Sends tasks <run>/t0 .. t<n-1> (each due in `ttl`) to `d` from an actor
+/// of its own, which forwards each final outcome (or request error) to
+/// `self`; collect_outcomes receives them.
+void dispatch_batch(caf::actor_system& sys, caf::scoped_actor& self, const supervisor_actor& d,
+                    const std::string& run, int n, std::chrono::milliseconds ttl) {
+  // (Handles go in as spawn arguments: CAF 0.17 dereferences a null
+  // argument tuple for a function actor spawned without any.)
+  sys.spawn(
+      [](caf::event_based_actor* c, caf::actor sink, supervisor_actor target, std::string run_id,
+         int count, std::chrono::milliseconds due) {
+        auto left = std::make_shared<int>(count);
+        for (int i = 0; i < count; ++i)
+          c->request(target, due + 15s, dispatch_atom::value,
+                     make_task(run_id, "t" + std::to_string(i), due))
+              .then(
+                  [c, sink, left](outcome& o) {
+                    caf::anon_send(sink, std::move(o));
+                    if (--*left == 0) c->quit();
+                  },
+                  [c, sink, left](caf::error& e) {
+                    caf::anon_send(sink, std::move(e));
+                    if (--*left == 0) c->quit();
+                  });
+      },
+      caf::actor_cast<caf::actor>(self), d, run, n, ttl);
+}
+
+struct batch_result {
+  std::vector<outcome> outcomes;
+  std::vector<std::string> errors;
+};
+
+/// Receives up to `n` outcomes or errors of dispatch_batch, at most `each`
+/// apart.
+batch_result collect_outcomes(caf::scoped_actor& self, int n, std::chrono::milliseconds each) {
+  batch_result r;
+  for (int i = 0; i < n; ++i) {
+    bool timed_out = false;
+    self->receive([&](outcome& o) { r.outcomes.push_back(std::move(o)); },
+                  [&](caf::error& e) { r.errors.push_back(render(e)); },
+                  caf::after(each) >> [&] { timed_out = true; });
+    if (timed_out) break;
+  }
+  return r;
+}
+
+/// The blackboard's history under runs/<run>/results: one promotion per
+/// task t0 .. t<n-1>, none lost, none twice; and nothing in _dlq/.
+void check_exactly_once(const bb::blackboard& board, const std::string& run, int n) {
+  auto hist = board.history(1, UINT64_MAX, "runs/" + run + "/results");
+  REQUIRE(hist);
+  std::map<std::string, int> per_txn;
+  for (const auto& r : *hist) ++per_txn[r.txn_id];
+  CHECK(per_txn.size() == static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const std::string txn = run + "/t" + std::to_string(i) + "/0";
+    INFO(txn);
+    CHECK(per_txn[txn] == 1);
+    CHECK(board.get("runs/" + run + "/results/t" + std::to_string(i))->exists());
+  }
+  CHECK(hist->size() == static_cast<std::size_t>(n));
+  auto dead = board.snapshot().list("_dlq");
+  REQUIRE(dead);
+  CHECK(dead->empty());
+}
+
+/// Runs one task on an agent and returns its outcome.
+outcome run_task(caf::actor_system& sys, const agent_actor& who, task t) {
+  caf::scoped_actor self{sys};
+  std::optional<outcome> got;
+  self->request(who, 10s, run_atom::value, std::move(t))
+      .receive([&](outcome& o) { got = std::move(o); }, [&](caf::error& e) { FAIL(render(e)); });
+  REQUIRE(got);
+  return *got;
+}
+
+/// A tracer writing to `path`; the spans it wrote, by name.
+struct span_file {
+  std::string path;
+  std::unique_ptr<tracer> tr;
+  explicit span_file(const fs::path& p) : path(p.string()) {
+    auto opened = tracer::open(path);
+    REQUIRE(opened);
+    tr = std::move(*opened);
+  }
+  std::multimap<std::string, nlohmann::json> by_name() {
+    tr->flush();
+    std::multimap<std::string, nlohmann::json> out;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      REQUIRE(!j.is_discarded());
+      out.emplace(j.at("name").get<std::string>(), std::move(j));
+    }
+    return out;
+  }
+};
 
 /// A well-behaved TLS worker, joined, with one agent.
 std::unique_ptr<worker_process> steady_worker(const test_node& tn, const temp_dir& tmp) {
@@ -524,15 +639,7 @@ TEST_CASE("dispatcher re-dispatches the task of a lost agent to another agent of
   dopts.log = tn.log.sink();
   auto d = spawn_dispatcher(sys, tn.n->registry(), tn.bba, "echo", dopts);
   REQUIRE(d);
-  // Wait until the dispatcher knows both agents.
-  for (int i = 0; i < 250; ++i) {
-    std::size_t known = 0;
-    self->request(*d, 5s, health_atom::value)
-        .receive([&](const supervisor_health& h) { known = h.agents.size(); },
-                 [&](caf::error& e) { FAIL(render(e)); });
-    if (known == 2) break;
-    std::this_thread::sleep_for(20ms);
-  }
+  await_dispatcher_agents(self, *d, 2);
   auto pending = self->request(*d, 20s, dispatch_atom::value, make_task("r1", "t1", 15s));
   bool took = false;
   self->receive([&](const std::string& what) { took = what == "took t1"; },
@@ -547,6 +654,71 @@ TEST_CASE("dispatcher re-dispatches the task of a lost agent to another agent of
   CHECK(got->agent == "echo/b-real");
   CHECK(tn.board->get("runs/r1/results/t1")->exists());
   CHECK(!tn.log.find({"agent lost with a task", "agent=echo/a-silent", "txn=r1/t1/0"}).empty());
+  caf::anon_send_exit(*d, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(*real, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("dispatcher traces a re-dispatched task in the task's trace, and agents in their "
+          "registration's",
+          "[actors][node][tracing]") {
+  temp_dir tmp;
+  span_file spans(tmp.path / "spans.jsonl");
+  test_node tn(false);
+  auto& sys = *tn.sys;
+  caf::scoped_actor self{sys};
+  agent_actor silent = sys.spawn(silent_agent, caf::actor_cast<caf::actor>(self));
+  agent_options ao;
+  ao.tracer = spans.tr.get();
+  auto real = spawn_agent(sys, tn.board, spec_of("echo/b-real"), put_result_logic(), ao);
+  REQUIRE(real);
+  const trace_context registration = trace_context::make_root();
+  REQUIRE(!join_as(
+      sys, tn.n->registry(), tn.token,
+      {{spec_of("echo/a-silent"), silent, {}, {}}, {spec_of("echo/b-real"), *real, {}, {}}},
+      registration));
+  // The registry keeps the registration's context with each entry, and logs it.
+  for (const auto& e : tn.lookup("echo")) CHECK(e.trace == registration);
+  CHECK(!tn.log.find({"join accepted", "trace=" + registration.trace_id_hex()}).empty());
+  dispatcher_options dopts;
+  dopts.log = tn.log.sink();
+  dopts.tracer = spans.tr.get();
+  auto d = spawn_dispatcher(sys, tn.n->registry(), tn.bba, "echo", dopts);
+  REQUIRE(d);
+  await_dispatcher_agents(self, *d, 2);
+  auto t = make_task("r1", "t1", 15s);
+  t.trace = trace_context::make_root();
+  auto pending = self->request(*d, 20s, dispatch_atom::value, t);
+  self->receive([](const std::string&) {}, caf::after(5s) >> [] { FAIL("the task never started"); });
+  caf::anon_send_exit(silent, caf::exit_reason::kill);
+  std::optional<outcome> got;
+  pending.receive([&](outcome& o) { got = std::move(o); }, [&](caf::error& e) { FAIL(render(e)); });
+  REQUIRE(got);
+  REQUIRE(got->ok());
+  REQUIRE(got->dispatches == 2);
+
+  auto all = spans.by_name();
+  auto one = [&](const std::string& name) {
+    INFO("span " << name);
+    REQUIRE(all.count(name) == 1);
+    return all.find(name)->second;
+  };
+  const std::string trace_id = t.trace.trace_id_hex();
+  auto task_span = one("dispatcher.task");
+  auto first = one("dispatcher.dispatch");
+  auto second = one("dispatcher.redispatch");
+  auto agent = one("agent.task");
+  for (const auto* s : {&task_span, &first, &second, &agent}) CHECK(s->at("traceId") == trace_id);
+  CHECK(task_span.at("parentSpanId") == span_id_hex(t.trace.span_id));
+  CHECK(first.at("parentSpanId") == task_span.at("spanId"));
+  CHECK(first.at("status").at("code") == "STATUS_CODE_ERROR");  // its agent was lost
+  CHECK(second.at("parentSpanId") == task_span.at("spanId"));
+  CHECK(agent.at("parentSpanId") == second.at("spanId"));  // the task went on with the context
+  // Each agent's arrival is in the trace of its registration.
+  REQUIRE(all.count("dispatcher.agent_added") == 2);
+  for (auto [it, end] = all.equal_range("dispatcher.agent_added"); it != end; ++it) {
+    CHECK(it->second.at("traceId") == registration.trace_id_hex());
+    CHECK(it->second.at("parentSpanId") == span_id_hex(registration.span_id));
+  }
   caf::anon_send_exit(*d, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(*real, caf::exit_reason::user_shutdown);
 }
@@ -576,6 +748,29 @@ TEST_CASE("dispatcher dead-letters a task that no agent takes before its deadlin
   caf::anon_send_exit(*d, caf::exit_reason::user_shutdown);
 }
 
+namespace {
+
+/// Threads an async logic finishes its runs on; joined when it goes (before
+/// the node it is declared after).
+class helper_threads {
+ public:
+  ~helper_threads() {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto& t : threads_) t.join();
+  }
+  template <class F>
+  void run(F f) {
+    std::lock_guard<std::mutex> g(mu_);
+    threads_.emplace_back(std::move(f));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
 TEST_CASE("remote agent works through a blackboard actor: scope, conflicts, replays",
           "[actors][node]") {
   test_node tn(false);
@@ -585,14 +780,16 @@ TEST_CASE("remote agent works through a blackboard actor: scope, conflicts, repl
     REQUIRE(sp.put("runs/r1/input", {{"x", 20}}));
     REQUIRE(tn.board->promote(sp));
   }
+  helper_threads threads;
   // Reads the input, writes twice its x. On the first run of task "race"
   // someone else changes the input first: the board must see the conflict.
+  // Sync, or async as an LLM agent's: it reads in its call, then writes and
+  // completes on a thread of its own, as a model call's callback would.
+  const bool async = GENERATE(false, true);
+  INFO((async ? "async logic" : "sync logic"));
   auto raced = std::make_shared<std::atomic<bool>>(false);
   auto board = tn.board;
-  auto logic = agent_logic::sync([board, raced](const task& t, bb::scratchpad& sp) -> logic_result {
-    auto in = sp.get("runs/" + t.run_id + "/input");
-    if (!in) return in.error();
-    const int x = in->value().at("x").get<int>();
+  auto finish = [board, raced](const task& t, bb::scratchpad& sp, int x) -> logic_result {
     if (t.task_id == "race" && !raced->exchange(true)) {
       auto other = board->begin("test/other");
       (void)other.put("runs/r1/input", {{"x", 50}});
@@ -601,18 +798,31 @@ TEST_CASE("remote agent works through a blackboard actor: scope, conflicts, repl
     if (auto put = sp.put("runs/" + t.run_id + "/out/" + t.task_id, 2 * x); !put)
       return put.error();
     return nlohmann::json{{"x", x}};
-  });
+  };
+  auto input = [](const task& t, bb::scratchpad& sp) -> bb::result<int> {
+    auto in = sp.get("runs/" + t.run_id + "/input");
+    if (!in) return in.error();
+    return in->value().at("x").get<int>();
+  };
+  auto logic =
+      async ? agent_logic::async([&threads, input, finish](const task& t, bb::scratchpad& sp,
+                                                           completion done) {
+                auto x = input(t, sp);
+                if (!x) {
+                  done.fail(x.error());
+                  return;
+                }
+                threads.run([&t, &sp, done, x = *x, finish] { done(finish(t, sp, x)); });
+              })
+            : agent_logic::sync([input, finish](const task& t, bb::scratchpad& sp) -> logic_result {
+                auto x = input(t, sp);
+                if (!x) return x.error();
+                return finish(t, sp, *x);
+              });
   auto a = spawn_remote_agent(sys, tn.bba, spec_of("calc/a"), logic);
   auto b = spawn_remote_agent(sys, tn.bba, spec_of("calc/b"), logic);
   REQUIRE((a && b));
-  caf::scoped_actor self{sys};
-  auto run = [&](const agent_actor& who, task t) {
-    std::optional<outcome> got;
-    self->request(who, 10s, run_atom::value, std::move(t))
-        .receive([&](outcome& o) { got = std::move(o); }, [&](caf::error& e) { FAIL(render(e)); });
-    REQUIRE(got);
-    return *got;
-  };
+  auto run = [&](const agent_actor& who, task t) { return run_task(sys, who, std::move(t)); };
 
   auto first = run(*a, make_task("r1", "t1", 5s));
   REQUIRE(first.ok());
@@ -654,15 +864,85 @@ TEST_CASE("remote agent works through a blackboard actor: scope, conflicts, repl
     CHECK(!tn.board->get("runs/r1/out/nosy")->exists());
     caf::anon_send_exit(*nosy, caf::exit_reason::user_shutdown);
   }
-  SECTION("async logic is refused for now") {
-    auto r = spawn_remote_agent(
-        sys, tn.bba, spec_of("calc/async"),
-        agent_logic::async([](const task&, bb::scratchpad&, completion done) { done.ok(); }));
-    REQUIRE(!r);
-    CHECK(r.error().code == bb::errc::invalid_argument);
-  }
   caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(*b, caf::exit_reason::user_shutdown);
+}
+
+
+TEST_CASE("remote agent with async logic: a completion that never comes ends at the deadline, "
+          "a dropped one at once",
+          "[actors][node]") {
+  test_node tn(false);
+  auto& sys = *tn.sys;
+  std::mutex mu;
+  std::vector<completion> held;  // runs that are never completed
+  auto logic = agent_logic::async([&](const task& t, bb::scratchpad& sp, completion done) {
+    if (t.task_id == "drop") return;  // loses its completion
+    if (t.task_id == "ok") {
+      done(sp.put("runs/" + t.run_id + "/out/" + t.task_id, 1));
+      return;
+    }
+    std::lock_guard<std::mutex> g(mu);
+    held.push_back(done);
+  });
+  auto a = spawn_remote_agent(sys, tn.bba, spec_of("calc/a"), logic);
+  REQUIRE(a);
+  auto o = run_task(sys, *a, make_task("r1", "never", 300ms));
+  CHECK(o.status == outcome_status::deadline_exceeded);
+  CHECK(o.error == errc::deadline_exceeded);
+  {
+    std::lock_guard<std::mutex> g(mu);
+    REQUIRE(held.size() == 1);
+    CHECK_FALSE(held[0].ok());  // the agent gave up on the run: too late
+  }
+  CHECK(!tn.board->get("runs/r1/out/never")->exists());
+  // The agent is free for the next task.
+  CHECK(run_task(sys, *a, make_task("r1", "ok", 5s)).ok());
+
+  // A dropped completion fails the task at once, well before its deadline.
+  auto dropped = run_task(sys, *a, make_task("r1", "drop", 30s));
+  CHECK(dropped.status == outcome_status::error);
+  CHECK(dropped.error == errc::agent_failed);
+  CHECK(render(dropped.error).find("dropped its completion") != std::string::npos);
+  caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("remote agent with async logic runs up to max_concurrent_tasks at once",
+          "[actors][node]") {
+  test_node tn(false);
+  auto& sys = *tn.sys;
+  helper_threads threads;
+  std::mutex mu;
+  struct parked {
+    const task* t;
+    bb::scratchpad* sp;
+    completion done;
+  };
+  std::vector<parked> runs;
+  // Completes nothing until two runs are in progress: with one task at a
+  // time the first would wait for ever (its deadline fails it).
+  auto logic = agent_logic::async([&](const task& t, bb::scratchpad& sp, completion done) {
+    std::lock_guard<std::mutex> g(mu);
+    runs.push_back(parked{&t, &sp, std::move(done)});
+    if (runs.size() < 2) return;
+    threads.run([batch = std::move(runs)] {
+      for (const auto& r : batch)
+        r.done(r.sp->put("runs/" + r.t->run_id + "/out/" + r.t->task_id, 1));
+    });
+    runs.clear();
+  });
+  remote_agent_options ro;
+  ro.agent.max_concurrent_tasks = 2;
+  auto a = spawn_remote_agent(sys, tn.bba, spec_of("pair/a"), logic, ro);
+  REQUIRE(a);
+  caf::scoped_actor self{sys};
+  auto one = self->request(*a, 10s, run_atom::value, make_task("r1", "p1", 5s));
+  auto two = self->request(*a, 10s, run_atom::value, make_task("r1", "p2", 5s));
+  for (auto* pending : {&one, &two})
+    pending->receive([](outcome& o) { CHECK(o.ok()); }, [](caf::error& e) { FAIL(render(e)); });
+  CHECK(tn.board->get("runs/r1/out/p1")->exists());
+  CHECK(tn.board->get("runs/r1/out/p2")->exists());
+  caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
 }
 
 // --- refusals: three bad joiners (and one misconfigured one) --------------------------
@@ -800,37 +1080,10 @@ TEST_CASE("tasks survive a worker killed mid-run: every task is promoted exactly
   auto d = spawn_dispatcher(sys, tn.n->registry(), tn.bba, "echo", dopts);
   REQUIRE(d);
   caf::scoped_actor self{sys};
-  for (int i = 0; i < 250; ++i) {
-    std::size_t known = 0;
-    self->request(*d, 5s, health_atom::value)
-        .receive([&](const supervisor_health& h) { known = h.agents.size(); },
-                 [&](caf::error& e) { FAIL(render(e)); });
-    if (known == 4) break;
-    std::this_thread::sleep_for(20ms);
-  }
+  await_dispatcher_agents(self, *d, 4);
 
   // A collector sends every task and forwards each final outcome to us.
-  auto me = caf::actor_cast<caf::actor>(self);
-  auto dispatcher = *d;
-  // (Handles go in as spawn arguments: CAF 0.17 dereferences a null
-  // argument tuple for a function actor spawned without any.)
-  sys.spawn(
-      [](caf::event_based_actor* c, caf::actor sink, supervisor_actor target) {
-        auto left = std::make_shared<int>(tasks);
-        for (int i = 0; i < tasks; ++i)
-          c->request(target, 60s, dispatch_atom::value,
-                     make_task("r1", "t" + std::to_string(i), 45s))
-              .then(
-                  [c, sink, left](outcome& o) {
-                    caf::anon_send(sink, std::move(o));
-                    if (--*left == 0) c->quit();
-                  },
-                  [c, sink, left](caf::error& e) {
-                    caf::anon_send(sink, std::move(e));
-                    if (--*left == 0) c->quit();
-                  });
-      },
-      me, dispatcher);
+  dispatch_batch(sys, self, *d, "r1", tasks, 45s);
 
   // Kill w1 once it has committed a few results: it has tasks in flight then.
   int by_w1 = 0;
@@ -845,15 +1098,7 @@ TEST_CASE("tasks survive a worker killed mid-run: every task is promoted exactly
   workers[0]->signal(SIGKILL);
   CHECK(workers[0]->wait_exit(5s) == 128 + SIGKILL);
 
-  std::vector<outcome> outcomes;
-  std::vector<std::string> errors;
-  for (int i = 0; i < tasks; ++i) {
-    bool timed_out = false;
-    self->receive([&](outcome& o) { outcomes.push_back(std::move(o)); },
-                  [&](caf::error& e) { errors.push_back(render(e)); },
-                  caf::after(60s) >> [&] { timed_out = true; });
-    if (timed_out) break;
-  }
+  auto [outcomes, errors] = collect_outcomes(self, tasks, 60s);
   INFO(tn.log.all());
   INFO("w2 stderr: " << workers[1]->stderr_text());
   REQUIRE(errors.empty());
@@ -872,26 +1117,50 @@ TEST_CASE("tasks survive a worker killed mid-run: every task is promoted exactly
   CHECK(redispatched >= 1);  // w1 died with work in flight
 
   // The blackboard's history: one promotion per task, none lost, none twice.
-  auto hist = tn.board->history(1, UINT64_MAX, "runs/r1/results");
-  REQUIRE(hist);
-  std::map<std::string, int> per_txn;
-  for (const auto& r : *hist) ++per_txn[r.txn_id];
-  CHECK(per_txn.size() == static_cast<std::size_t>(tasks));
-  for (int i = 0; i < tasks; ++i) {
-    const std::string txn = "r1/t" + std::to_string(i) + "/0";
-    INFO(txn);
-    CHECK(per_txn[txn] == 1);
-    CHECK(tn.board->get("runs/r1/results/t" + std::to_string(i))->exists());
-  }
-  CHECK(hist->size() == static_cast<std::size_t>(tasks));
-  auto dead = tn.board->snapshot().list("_dlq");
-  REQUIRE(dead);
-  CHECK(dead->empty());
+  check_exactly_once(*tn.board, "r1", tasks);
 
   // The registry dropped w1's agents and said so, with the address.
   CHECK(tn.wait_agents("echo", 2));
   for (const auto& e : tn.lookup("echo")) CHECK(e.worker == "w2");
   CHECK(!tn.log.find({"warn", "worker lost", "worker=w1", "peer=127.0.0.1:"}).empty());
 
+  caf::anon_send_exit(*d, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("async logic on a worker process runs off the CAF threads and commits every task once",
+          "[actors][node]") {
+  temp_dir tmp;
+  test_node tn(false);
+  auto& sys = *tn.sys;
+  static constexpr int tasks = 12;
+  // 4 agents on a worker with 2 CAF threads, whose logic parks its runs
+  // until 4 are parked (node_worker --async-batch): a batch only completes
+  // when a running async logic holds no CAF thread.
+  auto args = worker_args(tn.n->port(), tn.token, "llm");
+  args.insert(args.end(), {"--agents", "4", "--async-batch", "4"});
+  worker_process w(args, tmp.path / "llm.err");
+  REQUIRE(w.read_line(15s) == "READY 4");
+  REQUIRE(tn.wait_agents("echo", 4));
+  dispatcher_options dopts;
+  dopts.log = tn.log.sink();
+  auto d = spawn_dispatcher(sys, tn.n->registry(), tn.bba, "echo", dopts);
+  REQUIRE(d);
+  caf::scoped_actor self{sys};
+  await_dispatcher_agents(self, *d, 4);
+  dispatch_batch(sys, self, *d, "a1", tasks, 20s);
+  auto [outcomes, errors] = collect_outcomes(self, tasks, 30s);
+  INFO(tn.log.all());
+  INFO("worker stderr: " << w.stderr_text());
+  REQUIRE(errors.empty());
+  REQUIRE(outcomes.size() == static_cast<std::size_t>(tasks));
+  std::set<std::string> agents;
+  for (const auto& o : outcomes) {
+    INFO(o.describe());
+    CHECK(o.ok());
+    CHECK(o.dispatches == 1);
+    agents.insert(o.agent);
+  }
+  CHECK(agents.size() == 4);  // every batch held all four agents
+  check_exactly_once(*tn.board, "a1", tasks);
   caf::anon_send_exit(*d, caf::exit_reason::user_shutdown);
 }

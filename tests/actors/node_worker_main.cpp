@@ -3,8 +3,16 @@
 // connection goes away (or its lifetime ends).
 //
 //   node_worker --port P --token T --name w1 [--host 127.0.0.1] [--type echo]
-//               [--agents 2] [--work-ms 0] [--cert C --key K --ca A]
+//               [--agents 2] [--work-ms 0] [--async-batch 0] [--cert C --key K --ca A]
 //               [--heartbeat-ms 250] [--timeout-ms 2000] [--lifetime-s 60]
+//
+// --async-batch N (N > 0) makes the logic asynchronous, as an LLM agent's:
+// each run stages nothing in its call and parks its completion; once N runs
+// (of any of this worker's agents) are parked, a thread of its own writes
+// their results and completes them. A worker whose agents held a CAF thread
+// per running logic could never park more runs than it has CAF threads
+// (2), so with N above that the batch only completes when async logic
+// really runs off the CAF threads.
 //
 // Standard output, one line each, for the test to wait on:
 //   READY <agents>       joined and registered
@@ -16,6 +24,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,6 +68,45 @@ int say(const char* what, const std::string& text, int code) {
   return code;
 }
 
+/// The result every agent writes for a task: it depends on the task only,
+/// so any agent computes the same one.
+bb::status put_result(const task& t, bb::scratchpad& sp) {
+  return sp.put("runs/" + t.run_id + "/results/" + t.task_id,
+                {{"task", t.task_id}, {"input", t.input}});
+}
+
+/// Parks async runs and completes them, a batch at a time, from threads
+/// of its own (see --async-batch). Joins them when destroyed.
+class batch_completer {
+ public:
+  explicit batch_completer(std::size_t batch) : batch_(batch) {}
+  ~batch_completer() {
+    for (auto& th : threads_) th.join();
+  }
+
+  void park(const task& t, bb::scratchpad& sp, completion done) {
+    std::lock_guard<std::mutex> lock(mu_);
+    parked_.push_back(run{&t, &sp, std::move(done)});
+    if (parked_.size() < batch_) return;
+    threads_.emplace_back([runs = std::move(parked_)] {
+      // The task and scratchpad stay valid until their completion is called.
+      for (const auto& r : runs) r.done(put_result(*r.t, *r.sp));
+    });
+    parked_.clear();
+  }
+
+ private:
+  struct run {
+    const task* t;
+    bb::scratchpad* sp;
+    completion done;
+  };
+  std::size_t batch_;
+  std::mutex mu_;
+  std::vector<run> parked_;
+  std::vector<std::thread> threads_;
+};
+
 int run(const args& a) {
   caf::actor_system_config cfg;
   register_types(cfg);
@@ -89,18 +138,24 @@ int run(const args& a) {
                                               : say("FAILED", render(conn.error()), 4);
   }
 
-  // Each task puts one result; the value depends on the task only, so any
-  // agent computes the same one.
+  // Each task puts one result.
   const auto work = std::chrono::milliseconds(a.num("--work-ms", 0));
-  auto logic = agent_logic::sync([work](const task& t, bb::scratchpad& sp) -> logic_result {
-    // Stands in for slow work (a model call). Blocking one of this
-    // process's CAF threads is harmless here: the process does nothing else.
-    if (work.count() > 0) std::this_thread::sleep_for(work);
-    auto s = sp.put("runs/" + t.run_id + "/results/" + t.task_id,
-                    {{"task", t.task_id}, {"input", t.input}});
-    if (!s) return std::move(s).take_error();
-    return nlohmann::json{{"done", true}};
-  });
+  const long batch = a.num("--async-batch", 0);
+  auto completer = std::make_shared<batch_completer>(batch > 0 ? static_cast<std::size_t>(batch) : 1);
+  auto logic =
+      batch > 0
+          ? agent_logic::async([completer](const task& t, bb::scratchpad& sp, completion done) {
+              completer->park(t, sp, std::move(done));
+            })
+          : agent_logic::sync([work](const task& t, bb::scratchpad& sp) -> logic_result {
+              // Stands in for slow work (a model call). Blocking one of this
+              // process's CAF threads is harmless here: the process does
+              // nothing else.
+              if (work.count() > 0) std::this_thread::sleep_for(work);
+              auto s = put_result(t, sp);
+              if (!s) return std::move(s).take_error();
+              return nlohmann::json{{"done", true}};
+            });
   const std::string type = a.get("--type", "echo");
   std::vector<agent_entry> entries;
   for (long i = 0; i < a.num("--agents", 1); ++i) {

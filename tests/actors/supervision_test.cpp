@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <future>
@@ -14,6 +15,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <caf/actor_cast.hpp>
 #include <caf/after.hpp>
@@ -32,6 +35,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 using agora_test::make_task;
+using agora_test::read_lines;
 using agora_test::writer;
 
 namespace {
@@ -141,6 +145,37 @@ struct fixture {
     }
   }
 
+  // For first_run_hangs: the completions it keeps, and its runs so far.
+  std::mutex held_mu;
+  std::vector<act::completion> held;
+  std::atomic<int> runs{0};
+
+  /// An async logic whose first run never finishes: it tells `self`
+  /// (started_atom, agent id), and that agent is the one to kill. Later runs
+  /// write runs/<run>/out/<task>.
+  act::agent_logic first_run_hangs() {
+    auto test = caf::actor_cast<caf::actor>(self);
+    return act::agent_logic::async(
+        [this, test](const act::task& t, bb::scratchpad& sp, act::completion done) {
+          if (runs.fetch_add(1) == 0) {
+            std::lock_guard<std::mutex> lock(held_mu);
+            held.push_back(done);
+            caf::anon_send(test, started_atom::value, sp.author());
+            return;
+          }
+          done(sp.put("runs/" + t.run_id + "/out/" + t.task_id, sp.author()));
+        });
+  }
+
+  /// Waits for first_run_hangs's notice; returns the agent running the task.
+  std::string await_started() {
+    std::string victim;
+    self->receive([&](started_atom, std::string author) { victim = std::move(author); },
+                  caf::after(5s) >> [] { FAIL("the task never started"); });
+    REQUIRE_FALSE(victim.empty());
+    return victim;
+  }
+
   json dlq(const std::string& run, const std::string& task) {
     auto e = board->get("_dlq/" + run + "/" + task);
     REQUIRE(e);
@@ -148,6 +183,44 @@ struct fixture {
     return e->value();
   }
 };
+
+/// A tracer writing to a fresh file, removed at the end.
+struct span_file {
+  std::string path = "/tmp/agora-supervision-test-" + std::to_string(::getpid()) + ".jsonl";
+  std::unique_ptr<act::tracer> tracer;
+  span_file() {
+    std::remove(path.c_str());
+    auto opened = act::tracer::open(path);
+    REQUIRE(opened);
+    tracer = std::move(*opened);
+  }
+  ~span_file() { std::remove(path.c_str()); }
+  /// The spans written so far, by name (in the order they ended).
+  std::multimap<std::string, json> by_name() {
+    tracer->flush();
+    std::multimap<std::string, json> out;
+    for (auto& line : read_lines(path)) out.emplace(line.at("name").get<std::string>(), line);
+    return out;
+  }
+};
+
+/// The one span named `name`.
+json only(const std::multimap<std::string, json>& spans, const std::string& name) {
+  INFO("span " << name);
+  REQUIRE(spans.count(name) == 1);
+  return spans.find(name)->second;
+}
+
+/// The span's string or integer attribute `key` as text; "" when absent.
+std::string attr(const json& span_line, const std::string& key) {
+  for (const auto& a : span_line.at("attributes")) {
+    if (a.at("key") != key) continue;
+    const json& v = a.at("value");
+    return v.contains("stringValue") ? v.at("stringValue").get<std::string>()
+                                     : v.at("intValue").get<std::string>();
+  }
+  return "";
+}
 
 const act::agent_health& health_of(const act::supervisor_health& h, const std::string& id) {
   for (auto& a : h.agents)
@@ -372,31 +445,14 @@ TEST_CASE("supervisor spreads tasks over its agents and answers each with its ou
 TEST_CASE("supervisor restarts a killed agent and re-dispatches its unfinished task",
           "[actors][supervision]") {
   fixture f;
-  auto test = caf::actor_cast<caf::actor>(f.self);
-  std::mutex mu;
-  std::vector<act::completion> held;
-  std::atomic<int> runs{0};
-  auto logic = act::agent_logic::async(
-      [&, test](const act::task& t, bb::scratchpad& sp, act::completion done) {
-        if (runs.fetch_add(1) == 0) {
-          // The first run never finishes: its agent is about to be killed.
-          std::lock_guard<std::mutex> lock(mu);
-          held.push_back(done);
-          caf::anon_send(test, started_atom::value, sp.author());
-          return;
-        }
-        done(sp.put("runs/" + t.run_id + "/out/" + t.task_id, sp.author()));
-      });
+  auto logic = f.first_run_hangs();  // its agent is about to be killed
   act::supervisor_options so;
   so.agents = 2;
   so.factory = f.recording_factory(logic);
   auto sup = f.spawn(logic, so);
   f.await_spawned(2);
   auto reply = f.self->request(sup, 10s, act::dispatch_atom::value, make_task("r1", "t1"));
-  std::string victim;
-  f.self->receive([&](started_atom, std::string author) { victim = author; },
-                  caf::after(5s) >> [] { FAIL("the task never started"); });
-  REQUIRE_FALSE(victim.empty());
+  const std::string victim = f.await_started();
   f.kill(victim);
   auto restarted = f.await_spawned(1);
   CHECK(restarted == std::vector<std::string>{victim});
@@ -406,7 +462,7 @@ TEST_CASE("supervisor restarts a killed agent and re-dispatches its unfinished t
   REQUIRE(o.ok());
   CHECK(o.dispatches == 2);
   CHECK(o.attempts == 2);
-  CHECK(runs == 2);
+  CHECK(f.runs == 2);
   // Committed exactly once, by the agent that finished it.
   auto h = f.board->history(1);
   REQUIRE(h);
@@ -693,4 +749,106 @@ TEST_CASE("spawn_supervisor refuses bad arguments", "[actors][supervision]") {
   r = act::spawn_supervisor(f.rt.system(), f.board, f.spec(), act::agent_logic{}, {});
   REQUIRE_FALSE(r);
   CHECK_THAT(r.error().message, Catch::Contains("no logic"));
+}
+
+// --- tracing ------------------------------------------------------------------------
+
+TEST_CASE("supervisor traces a re-dispatched task in the task's trace: task, dispatch, redispatch",
+          "[actors][supervision][tracing]") {
+  span_file spans;
+  fixture f;
+  auto logic = f.first_run_hangs();
+  act::agent_options ao;
+  ao.tracer = spans.tracer.get();
+  act::supervisor_options so;
+  so.agents = 2;
+  so.agent = ao;
+  so.factory = f.recording_factory(logic, ao);
+  auto sup = f.spawn(logic, so);
+  f.await_spawned(2);
+  auto t = make_task("r1", "t1");
+  t.trace = act::trace_context::make_root();
+  auto reply = f.self->request(sup, 10s, act::dispatch_atom::value, t);
+  const std::string victim = f.await_started();
+  f.kill(victim);
+  act::outcome o;
+  reply.receive([&](act::outcome& x) { o = std::move(x); },
+                [&](caf::error& e) { FAIL(act::render(e)); });
+  REQUIRE(o.ok());
+  REQUIRE(o.dispatches == 2);
+
+  auto all = spans.by_name();
+  const std::string trace_id = t.trace.trace_id_hex();
+  for (const auto& [name, line] : all) {
+    INFO(name);
+    CHECK(line.at("traceId") == trace_id);  // one trace, whoever wrote the span
+  }
+  // The supervisor's task span is a child of the caller's context; each
+  // hand-over is a child of it; the agent that finished is a child of the
+  // re-dispatch.
+  json task_span = only(all, "supervisor.task");
+  CHECK(task_span.at("parentSpanId") == act::span_id_hex(t.trace.span_id));
+  CHECK(task_span.at("status").at("code") == "STATUS_CODE_OK");
+  CHECK(attr(task_span, "agora.dispatches") == "2");
+  json first = only(all, "supervisor.dispatch");
+  json second = only(all, "supervisor.redispatch");
+  CHECK(first.at("parentSpanId") == task_span.at("spanId"));
+  CHECK(second.at("parentSpanId") == task_span.at("spanId"));
+  CHECK(first.at("status").at("code") == "STATUS_CODE_ERROR");  // its agent crashed
+  CHECK(attr(second, "agora.previous_agent") == victim);
+  CHECK_THAT(attr(second, "agora.previous_error"), Catch::Contains(victim));
+  CHECK(attr(second, "agora.dispatch") == "2");
+  bool finished_under_redispatch = false;
+  for (auto [it, end] = all.equal_range("agent.task"); it != end; ++it)
+    if (it->second.at("parentSpanId") == second.at("spanId") &&
+        it->second.at("status").at("code") == "STATUS_CODE_OK")
+      finished_under_redispatch = true;
+  CHECK(finished_under_redispatch);
+}
+
+TEST_CASE("supervisor traces a dead letter as a child of the task's span, in its trace",
+          "[actors][supervision][tracing]") {
+  span_file spans;
+  fixture f;
+  auto logic = act::agent_logic::sync([](const act::task&, bb::scratchpad&) -> bb::status {
+    throw std::runtime_error("flaky tool");
+  });
+  act::supervisor_options so;
+  so.max_attempts = 2;
+  so.agent.tracer = spans.tracer.get();
+  auto sup = f.spawn(logic, so);
+  auto t = make_task("r2", "t7");
+  t.trace = act::trace_context::make_root();
+  auto o = f.dispatch(sup, t);
+  REQUIRE(o.status == act::outcome_status::error);
+  auto all = spans.by_name();
+  json task_span = only(all, "supervisor.task");
+  json dead = only(all, "supervisor.dead_letter");
+  CHECK(dead.at("traceId") == t.trace.trace_id_hex());
+  CHECK(dead.at("parentSpanId") == task_span.at("spanId"));
+  CHECK(attr(dead, "agora.dlq") == "_dlq/r2/t7");
+  CHECK(attr(dead, "agora.dlq_revision") == std::to_string(f.board->revision()));
+  CHECK(only(all, "supervisor.redispatch").at("traceId") == t.trace.trace_id_hex());
+  CHECK(task_span.at("status").at("code") == "STATUS_CODE_ERROR");
+  // The DLQ record names the task span, so the record leads to the trace.
+  CHECK(f.dlq("r2", "t7")["task"]["trace_id"] == t.trace.trace_id_hex());
+  CHECK(f.dlq("r2", "t7")["task"]["span_id"] == task_span.at("spanId"));
+}
+
+TEST_CASE("supervisor without a tracer passes the task's own context to its agents",
+          "[actors][supervision][tracing]") {
+  fixture f;
+  act::trace_context seen;
+  std::mutex mu;
+  auto logic = act::agent_logic::sync([&](const act::task& t, bb::scratchpad& sp) -> bb::status {
+    std::lock_guard<std::mutex> lock(mu);
+    seen = t.trace;
+    return sp.put("runs/" + t.run_id + "/out/" + t.task_id, 1);
+  });
+  auto sup = f.spawn(logic, {});
+  auto t = make_task("r3", "t1");
+  t.trace = act::trace_context::make_root();
+  REQUIRE(f.dispatch(sup, t).ok());
+  std::lock_guard<std::mutex> lock(mu);
+  CHECK(seen == t.trace);
 }

@@ -3,6 +3,7 @@
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -157,4 +158,37 @@ TEST_CASE("metrics count per agent only when enabled", "[actors][tracing]") {
   CHECK(j["debater/alice"]["conflicts"] == 2);
   CHECK(j["debater/alice"]["latency_ms_mean"].get<double>() == Approx(3.0));
   CHECK(j["debater/alice"]["latency_ms_max"].get<double>() == Approx(4.0));
+}
+
+TEST_CASE("metrics keep each agent's counters on cache lines of their own",
+          "[actors][tracing]") {
+  // Agents on different cores bump their counters concurrently; counters
+  // sharing a 64-byte line would make every update contend (actor_bench).
+  metrics on(true);
+  std::vector<const agora::actors::agent_counters*> cs;
+  for (int i = 0; i < 8; ++i) cs.push_back(&on.of("bench/agent-" + std::to_string(i)));
+  auto line = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) / 64; };
+  for (std::size_t i = 0; i < cs.size(); ++i) {
+    const auto* first = reinterpret_cast<const char*>(cs[i]);
+    const auto* last = first + sizeof(agora::actors::agent_counters) - 1;
+    for (std::size_t j = 0; j < cs.size(); ++j) {
+      if (i == j) continue;
+      const auto* other = reinterpret_cast<const char*>(cs[j]);
+      const auto* other_last = other + sizeof(agora::actors::agent_counters) - 1;
+      CHECK(line(first) != line(other));
+      CHECK(line(first) != line(other_last));
+      CHECK(line(last) != line(other));
+      CHECK(line(last) != line(other_last));
+    }
+  }
+}
+
+TEST_CASE("an unset trace_context is all zero and copies as plain words",
+          "[actors][tracing]") {
+  trace_context unset;
+  CHECK_FALSE(unset.valid());
+  CHECK(unset == trace_context{0, 0, 0, 0});
+  trace_context copy = unset;  // what every message does with it
+  CHECK(copy == unset);
+  CHECK(agora::actors::span_id_hex(copy.span_id).empty());
 }

@@ -430,6 +430,12 @@ bb::result<agent_actor> spawn_agent(runtime& rt, std::shared_ptr<bb::blackboard>
 
 namespace detail {
 
+/// completion_core → its agent: run `run` of task `task_seq` completed.
+/// Every agent actor that runs async logic through completion_core (the
+/// local agent, the remote agent of node.hpp) handles
+/// (logic_done_atom, std::uint64_t, std::uint32_t). Not part of the API.
+using logic_done_atom = caf::atom_constant<caf::atom("agdone")>;
+
 /// One run of an asynchronous logic, shared by the agent that waits for it
 /// and the logic's completions. Not part of the API.
 struct completion_core {
@@ -448,6 +454,15 @@ struct completion_core {
   /// inside the logic's call (then it finds out when the call returns).
   bool complete(caf::error failure, nlohmann::json value);
 };
+
+/// Calls an async `logic` for the run in `core` (its task and scratchpad,
+/// set by the caller along with agent, task_seq and run) with a completion.
+/// An exception ends the run with errc::agent_failed naming `agent`. Returns
+/// true when the run completed inside the call (the caller settles it now);
+/// false when the agent will get (logic_done_atom, task_seq, run) instead.
+/// Not part of the API.
+bool call_async_logic(const agent_logic::async_fn& logic,
+                      const std::shared_ptr<completion_core>& core, const std::string& agent);
 
 /// Owned only by completions: when the last one goes without a call, the run
 /// fails ("dropped its completion"). Not part of the API.

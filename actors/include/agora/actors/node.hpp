@@ -28,7 +28,7 @@
 /// self->request(*d, std::chrono::minutes(2), dispatch_atom::value, t).receive(...);
 /// ```
 ///
-/// A worker process:
+/// A worker process (its logic may be sync or async, as for local agents):
 /// ```cpp
 /// // (the same configuration, with the worker's own certificate)
 /// connect_options co;
@@ -61,6 +61,14 @@
 /// queue before each call. Without that, CAF 0.17 with OpenSSL 3 lets one
 /// failed TLS connection close every other (docs/nodes.md, "Security").
 ///
+/// Trace contexts. A join carries the worker's context (join_request::trace;
+/// connect_options::trace, or a new trace per connection); the registry
+/// stores it with each entry it registers (agent_entry::trace) and logs its
+/// trace id, so a follower's agent_up carries it. Tasks carry theirs
+/// (task::trace) through dispatch and re-dispatch; with tracers the
+/// dispatcher, the node and remote agents write spans in those traces (see
+/// spawn_dispatcher, node_options::tracer, remote_agent_options).
+///
 /// Thread-safety: connect_to_node and register_agents block and must not
 /// run on a CAF worker thread; the other free functions may be called from
 /// any thread. node is not thread-safe; the actors are actors.
@@ -91,7 +99,7 @@ namespace agora::actors {
 // --- Setup of an actor system that networks ------------------------------------------
 
 /// Registers the node protocol's types (join_request, join_reply,
-/// agent_entry) with `cfg`. Call on every node before the actor_system is
+/// agent_entry; trace_context is registered by register_types) with `cfg`. Call on every node before the actor_system is
 /// built, next to register_types (runtime.hpp).
 void register_node_types(caf::actor_system_config& cfg);
 
@@ -176,11 +184,18 @@ struct agent_entry {
   /// "host:port" of the worker's connection as the node sees it; "local"
   /// for agents in the node's own process (set by the registry).
   std::string peer;
+  /// The registration's trace context (set by the registry: the join's, or
+  /// the registry's `node.join` span when the node traces). Followers get it
+  /// with agent_up, so that what the agent's arrival causes joins the trace
+  /// of the registration. (Default-initialized: `{spec, handle, {}, {}}`
+  /// stays a complete initializer.)
+  trace_context trace{};
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, agent_entry& x) {
-  return f(caf::meta::type_name("agora_agent_entry"), x.spec, x.handle, x.worker, x.peer);
+  return f(caf::meta::type_name("agora_agent_entry"), x.spec, x.handle, x.worker, x.peer,
+           x.trace);
 }
 
 /// What a worker presents.
@@ -193,11 +208,14 @@ struct join_request {
   std::uint64_t heartbeat_ms = 0;
   /// Agents to register (may be empty: then the join only authenticates).
   std::vector<agent_entry> agents;
+  /// The worker's trace context for this registration (empty = not traced).
+  trace_context trace;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, join_request& x) {
-  return f(caf::meta::type_name("agora_join_request"), x.token, x.worker, x.heartbeat_ms, x.agents);
+  return f(caf::meta::type_name("agora_join_request"), x.token, x.worker, x.heartbeat_ms, x.agents,
+           x.trace);
 }
 
 /// What the node answers a join with.
@@ -224,7 +242,8 @@ using agent_registry_actor = caf::typed_actor<
     // join(request): checks the token (refused: errc::join_refused, logged
     // at warn with the worker's host:port) and the heartbeat settings
     // (errc::join_refused naming both values), then registers the agents
-    // and replies with the blackboard. An agent id already registered with
+    // (each entry's trace = the join's context, or the registry's
+    // `node.join` span under it) and replies with the blackboard. An agent id already registered with
     // another handle refuses the whole join (errc::join_refused); the same
     // handle again is a no-op. errc::bad_message for a null handle or a
     // message without a sender.
@@ -259,6 +278,9 @@ struct node_options {
   std::chrono::milliseconds request_timeout{5000};
   /// The "agora.node" logger; empty = stderr_log_sink(info).
   log_sink log;
+  /// When set and enabled: a span `node.join` per accepted join, a child of
+  /// the join's trace context. Not owned; must outlive the node.
+  actors::tracer* tracer = nullptr;
 };
 
 /// A running node: the registry published on a port, TLS when the system
@@ -310,6 +332,9 @@ struct connect_options {
   std::string worker;
   /// Bounds the connection (TCP, TLS and CAF handshakes) and the join.
   std::chrono::milliseconds timeout{10000};
+  /// The trace context the worker's joins are sent under; empty = a new
+  /// trace (trace_context::make_root) for this connection.
+  trace_context trace;
 };
 
 /// A joined node.
@@ -320,6 +345,9 @@ struct node_connection {
   std::string join_token;
   std::string worker;
   failure_detection node_failure_detection;
+  /// The connection's trace context: every join (register_agents) is sent
+  /// as a child of it.
+  trace_context trace;
 };
 
 /// Connects to the node at host:port (TLS when the system has it) and joins
@@ -341,32 +369,43 @@ caf::error register_agents(caf::actor_system& sys, const node_connection& conn,
 // --- Agents that work on a remote blackboard -----------------------------------------
 
 struct remote_agent_options {
-  /// Retries, default timeout and isolation as for local agents. Tracing
-  /// and metrics are not used yet.
+  /// Retries, default timeout, isolation and (async logic)
+  /// max_concurrent_tasks as for local agents. With a tracer: a span
+  /// `agent.task` per task, a child of the task's context, whose context
+  /// the logic sees and every request to the blackboard actor carries.
+  /// Metrics are not used yet.
   agent_options agent;
   /// What the logic may read: key prefixes it sees as of one revision of
   /// the node's blackboard. Empty = `runs/<run id of the task>`. A read or
   /// a listed prefix outside the scope fails the task (errc::bad_message
   /// naming the key) rather than read a wrong value.
   std::vector<std::string> scope;
-  /// Timeout of each request to the blackboard actor (capped by the
-  /// task's deadline).
+  /// Timeout of each request to the blackboard actor: capped by the task's
+  /// deadline until the promotion is sent, not after (its answer says
+  /// whether the task committed).
   std::chrono::milliseconds request_timeout{10000};
 };
 
 /// Spawns an agent whose logic works on the blackboard behind `board`,
 /// typically a remote node's. Same interface and outcomes as spawn_agent
 /// (agent.hpp). For each run of the logic it reads the scope at the
-/// board's latest revision R, hands the logic a scratchpad on that view,
-/// and sends the resulting promotion (base revision R, reads as the node
-/// numbers them, txn_id of the task) to `board`, so conflicts are checked
-/// by the node as for local agents. A promotion refused with
+/// board's latest revision R (requests with finite timeouts: no thread
+/// waits), hands the logic a scratchpad on that view, and sends the
+/// resulting promotion (base revision R, reads as the node numbers them,
+/// txn_id of the task) to `board`, so conflicts are checked by the node as
+/// for local agents and a conflict re-runs the logic on a fresh view (at
+/// most max_conflict_retries times). Sync logic runs one task at a time;
+/// async logic (an LLM call) returns at once and calls its completion later
+/// from any thread, up to max_concurrent_tasks tasks at once; either way no
+/// CAF thread waits for it. The deadline is enforced by a timer while the
+/// logic runs (a late completion is refused); once the promotion is sent
+/// only the node's answer settles the task. A promotion refused with
 /// bb::errc::duplicate_txn for the task's own txn_id means an earlier
 /// dispatch of the task (on another agent) committed it: the outcome is ok
-/// and `replayed`. Only sync logic for now; expects are taken as
-/// mod_revisions seen in the scratchpad and translated. Fails with
-/// bb::errc::invalid_argument for an empty id, async or empty logic, or an
-/// invalid board.
+/// and `replayed`. Expects are taken as mod_revisions seen in the
+/// scratchpad and translated. Fails with bb::errc::invalid_argument for an
+/// empty id, empty logic, a scope prefix that is not one, or an invalid
+/// board.
 bb::result<agent_actor> spawn_remote_agent(caf::actor_system& sys, blackboard_actor board,
                                            agent_spec spec, agent_logic logic,
                                            remote_agent_options opts = {});
@@ -393,22 +432,39 @@ struct dispatcher_options {
   clock_fn clock = steady_clock_fn();
   /// The "agora.node" logger; empty = stderr_log_sink(info).
   log_sink log;
+  /// When set and enabled: the dispatcher's spans (see spawn_dispatcher).
+  /// Not owned; must outlive the dispatcher.
+  actors::tracer* tracer = nullptr;
 };
 
 /// Spawns a dispatcher for the agents of `type` registered with `registry`
-/// (local and remote alike). It speaks supervisor_actor (supervision.hpp):
-/// dispatch a task, get its final outcome; health. It follows the registry
-/// and monitors every agent itself: when an agent goes down (its worker's
+/// (local and remote alike). It speaks supervisor_actor (supervision.hpp)
+/// and is the supervisor's dispatch engine with the registry as the source
+/// of agents: one task per agent at a time, breakers, retries with the same
+/// attempt group, dead letters, health. It follows the registry and
+/// monitors every agent itself: when an agent goes down (its worker's
 /// connection was lost: a down message with remote_link_unreachable) the
 /// task it was running goes to another agent of the type with the same
 /// attempt group, so work that committed is not applied twice. Tasks wait
-/// while no agent is free, until their deadline. A task it gives up on
-/// (max_attempts, deadline, a failure that would repeat) is written to
-/// `<dlq_prefix>/<run>/<task>` through `board` before the reply; a task
-/// that would fail again anyway (a contract violation, ...) is not retried.
-/// bb::errc::duplicate_txn for the task's txn_id counts as done (ok,
-/// `replayed`): an earlier dispatch committed it. Stopping the dispatcher
-/// answers its unfinished tasks with status cancelled (not dead-lettered).
+/// while no agent is free (or none is registered), until their deadline
+/// (then errc::no_agent when there is no agent at all). Every task it
+/// answers with a non-ok outcome — given up on (max_attempts, deadline, a
+/// failure that would repeat), refused (all breakers open) or malformed —
+/// is written to `<dlq_prefix>/<run>/<task>` through `board` before the
+/// reply; a task that would fail again anyway (a contract violation, ...)
+/// is not retried. bb::errc::duplicate_txn for the task's txn_id counts as
+/// done (ok, `replayed`): an earlier dispatch committed it. Stopping the
+/// dispatcher answers its unfinished tasks with status cancelled (not
+/// dead-lettered: its agents are not its own and may still finish them).
+///
+/// With dispatcher_options::tracer: per task a span `dispatcher.task` (a
+/// child of the task's trace context), per hand-over `dispatcher.dispatch`
+/// or `dispatcher.redispatch` (children of it; the agent gets the task with
+/// that span's context), `dispatcher.dead_letter` for a DLQ write (its
+/// context goes with the promotion to the blackboard actor), and
+/// `dispatcher.agent_added` per agent, a child of its registration's
+/// context (agent_entry::trace).
+///
 /// Fails with bb::errc::invalid_argument for an empty type, invalid handles
 /// or max_attempts 0.
 bb::result<supervisor_actor> spawn_dispatcher(caf::actor_system& sys, agent_registry_actor registry,

@@ -39,17 +39,21 @@
 namespace agora::actors {
 
 /// Scheduler and middleman settings traded between remote latency and
-/// throughput. Measured with `actor_bench --remote` on 2 cores, loopback
-/// (docs/benchmarks.md): request round trip median / one-way messages/s.
+/// throughput. Measured with `actor_bench --remote --case agora` on 2 cores,
+/// loopback, both processes running a runtime with the profile
+/// (docs/benchmarks.md): request round trip median of a blackboard read /
+/// one-way messages/s of the raw echo, with the cores free. When other
+/// processes keep the cores busy, every profile's median rises to 150-300 us.
 enum class latency_profile {
-  /// CAF 0.17's own settings: 252 us / 208k msgs/s. Idle workers sleep 50 us
-  /// between polls, which is most of the round trip.
+  /// CAF 0.17's own settings: 249 us / 165k msgs/s (raw CAF alike: 283 us,
+  /// 247k). Idle workers sleep 50 us between polls, which is most of the
+  /// round trip.
   caf_default,
   /// "work-stealing.moderate-poll-attempts" = 1 and "middleman.workers" = 0
-  /// (the I/O thread delivers directly): 91 us / 187k msgs/s.
+  /// (the I/O thread delivers directly): 101-106 us / 196k msgs/s.
   balanced,
-  /// "scheduler.policy" = sharing and "middleman.workers" = 0: 62 us /
-  /// 136k msgs/s; a third less throughput for the lowest latency.
+  /// "scheduler.policy" = sharing and "middleman.workers" = 0: 68 us /
+  /// about half the one-way throughput of the other two.
   low_latency,
 };
 
@@ -57,7 +61,10 @@ enum class latency_profile {
 struct runtime_options {
   /// CAF worker threads ("scheduler.max-threads"). Default: the number of
   /// hardware threads, at least 1. CAF's own default is max(cores, 4),
-  /// which oversubscribes small machines. 0 counts as 1.
+  /// which oversubscribes small machines. 0 counts as 1. Measured on 2
+  /// cores (`actor_bench --workers 1,2,4`, docs/benchmarks.md): pure
+  /// message passing is as fast or faster with 1 worker, agents that work
+  /// while others send gain 55% with 2, and 4 only adds oversubscription.
   std::size_t worker_threads = default_worker_threads();
 
   /// Loads CAF's middleman (TCP networking), needed to publish actors or

@@ -37,6 +37,19 @@
 ///   (`caf::anon_send_exit(sup, caf::exit_reason::user_shutdown)`): it stops
 ///   its agents and dead-letters unfinished tasks as cancelled.
 ///
+/// The supervisor and the node's dispatcher (node.hpp) are one dispatch
+/// engine (actors/src/dispatch_engine.hpp) with two sources of agents: a
+/// pool the supervisor spawns and restarts, or the agents a registry
+/// announces.
+///
+/// Tracing (supervisor_options::agent.tracer, when enabled): per task a span
+/// `supervisor.task`, a child of the task's trace context (a new trace when
+/// it has none), from dispatch to the final reply; per hand-over to an agent
+/// a child `supervisor.dispatch` (the first) or `supervisor.redispatch`
+/// (later ones, with the previous agent and error), which the agent's
+/// `agent.task` span is a child of; and `supervisor.dead_letter` for the DLQ
+/// write. All of a task's spans share its trace id.
+///
 /// Thread-safety: restart_tracker and circuit_breaker are not thread-safe
 /// (one owner: the supervisor). manual_clock is thread-safe. write_dlq is as
 /// thread-safe as bb::blackboard. The supervisor is an actor.
@@ -203,6 +216,13 @@ std::string dlq_key(const task& t, std::string_view prefix = "_dlq");
 /// ```
 nlohmann::json dlq_record(const task& t, const outcome& o);
 
+/// What write_dlq commits, as plain data: one put of dlq_record(t, o) at
+/// dlq_key(t, prefix) by `author`. Strings that are not UTF-8 (a task's
+/// input can hold anything) are replaced, so that the record is not lost.
+/// Promote it blind, on a bb::blackboard or through a blackboard actor.
+bb::promotion dlq_promotion(const task& t, const outcome& o, const std::string& author,
+                            std::string_view prefix = "_dlq");
+
 /// Records a task that failed for good: puts dlq_record(t, o) at
 /// dlq_key(t, prefix) as `author`, blind (a dead letter never conflicts).
 /// A later failure of the same task replaces the value; history keeps both.
@@ -282,7 +302,8 @@ struct supervisor_options {
   /// How many agents to run. Agent i gets the id `<type>/<key>-<i>` from the
   /// spec's id `<type>/<key>` (e.g. critic/pool-0).
   std::uint32_t agents = 1;
-  /// How each agent runs its tasks (tracer and metrics included).
+  /// How each agent runs its tasks (tracer and metrics included). The
+  /// supervisor writes its own spans to the same tracer.
   agent_options agent;
   /// Per agent: how often a crashed agent is restarted.
   restart_policy restart;
