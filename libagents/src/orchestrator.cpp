@@ -191,7 +191,12 @@ void conclude(orchestrator_pointer self, run_ctx& ctx, const decision& d) {
 
 void close_round(orchestrator_pointer self, run_ctx& ctx) {
   const auto& def = *self->state.def;
-  round_close rc = ctx.run->close(ctx.round);
+  round_close rc;
+  try {
+    rc = ctx.run->close(ctx.round);
+  } catch (const std::exception& e) {
+    return finish(self, ctx, failed_result(ctx, std::string("pattern failed closing round ") + std::to_string(ctx.round) + ": " + e.what()));
+  }
   rc.summary.number = ctx.round;
   ctx.state.rounds.push_back(rc.summary);
   ctx.state.elapsed = elapsed(ctx);
@@ -203,6 +208,8 @@ void close_round(orchestrator_pointer self, run_ctx& ctx) {
                       {"elapsed_ms", ctx.state.elapsed.count()}};
   auto sp = self->state.board->begin(author_of(def));
   bb::status staged = sp.put(run_keys::round(ctx.id, ctx.round), std::move(record));
+  for (auto& [key, value] : rc.writes)
+    if (staged) staged = sp.put(key, std::move(value));
   if (!staged) return finish(self, ctx, failed_result(ctx, "cannot record round " + std::to_string(ctx.round) + ": " + bb::to_string(staged.error())));
   auto c = self->state.board->promote(
       sp, {ctx.id + "/round-" + std::to_string(ctx.round), bb::isolation::blind});
@@ -221,11 +228,27 @@ void step_gathered(orchestrator_pointer self, const std::string& run_id, std::ui
   if (it == self->state.runs.end()) return;
   run_ctx& ctx = *it->second;
   if (ctx.round != round || ctx.step != step) return;
-  for (const auto& o : got) {
-    if (!on_time(o) || o.replayed) continue;  // replayed: counted when it first came
-    auto [tokens, cost] = usage_of(o);
-    ctx.state.tokens += tokens;
-    ctx.state.cost_usd += cost;
+  auto snap = self->state.board->snapshot();
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    auto& o = got[i];
+    if (!on_time(o)) continue;
+    if (!o.replayed) {  // a replay was counted when it first came
+      auto [tokens, cost] = usage_of(o);
+      ctx.state.tokens += tokens;
+      ctx.state.cost_usd += cost;
+      continue;
+    }
+    // A member that ran the task again after it had committed (asked again
+    // after a restart) replays the first commit, but its result is this
+    // run's: the contribution that counts is the one stored at the key.
+    if (!o.ok() || i >= ctx.asked.size()) continue;
+    const json& in = ctx.asked[i].second;
+    auto key = in.find("key");
+    if (key == in.end() || !key->is_string()) continue;
+    auto stored = snap.get(key->get<std::string>());
+    if (!stored || !stored->exists()) continue;
+    if (!o.result.is_object()) o.result = json::object();
+    o.result["answer"] = stored->value();
   }
   try {
     ctx.run->gathered(round, step, ctx.asked, got);

@@ -34,6 +34,9 @@ struct run_info {
 struct round_close {
   round_summary summary;  // number and expected are filled in by the pattern
   json record;            // pattern-specific fields of runs/<run>/round/<r>
+  // Other keys written in the same transaction as the record (a swarm's
+  // merged artifact): they land exactly when the round is recorded.
+  std::vector<std::pair<std::string, json>> writes;
 };
 
 /// One run of a pattern: its per-run state and decisions. Called only from
@@ -48,11 +51,13 @@ class pattern_run {
   virtual std::optional<std::vector<std::pair<member, json>>> plan(std::uint32_t round,
                                                                    std::uint32_t step) = 0;
   /// The outcomes of that step, in plan order. Contributions reused on
-  /// resume come as ok outcomes with `replayed` set and the stored answer.
+  /// resume come as ok outcomes with `replayed` set and the stored answer;
+  /// so does a member that ran the task again and replayed its first commit
+  /// (the engine replaces its result's answer with the one at its key).
   virtual void gathered(std::uint32_t round, std::uint32_t step,
                         const std::vector<std::pair<member, json>>& asked,
                         const std::vector<actors::outcome>& got) = 0;
-  /// Closes the round.
+  /// Closes the round. An exception fails the run.
   virtual round_close close(std::uint32_t round) = 0;
   /// Re-applies a closed round's record (resume), in round order.
   virtual void restore(const json& record) = 0;

@@ -92,7 +92,7 @@ TEST_CASE("policy consensus rules count against the agents asked", "[agents][pol
   CHECK_FALSE(consensus(majority).bounded());
 }
 
-TEST_CASE("policy supermajority rejects a quota outside (0.5, 1]", "[agents][policy]") {
+TEST_CASE("policy supermajority rejects a quota not above one half or above one", "[agents][policy]") {
   auto bad = consensus_rule::make_supermajority(0.4);
   REQUIRE_FALSE(bad);
   CHECK(bad.error().code == bb::errc::invalid_argument);

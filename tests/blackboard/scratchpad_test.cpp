@@ -107,7 +107,7 @@ TEST_CASE("scratchpad merge refuses a patch that is not an object", "[blackboard
   CHECK(staged_value(sp, "doc") == json{{"a", 1}});
 }
 
-TEST_CASE("scratchpad append adds one element and treats an absent key as []",
+TEST_CASE("scratchpad append adds one element and treats an absent key as an empty array",
           "[blackboard][scratchpad]") {
   blackboard b;
   commit_put(b, "list", json::array({1}));

@@ -25,6 +25,11 @@
 #include "agora/actors/tracing.hpp"
 
 #include "agora/agents/debate.hpp"
+#include "agora/agents/delegator.hpp"
+#include "agora/agents/evaluator_loop.hpp"
 #include "agora/agents/fan_out.hpp"
+#include "agora/agents/pipeline.hpp"
 #include "agora/agents/policy.hpp"
+#include "agora/agents/router.hpp"
 #include "agora/agents/run.hpp"
+#include "agora/agents/swarm.hpp"
