@@ -1,12 +1,17 @@
 // actor_bench: Agora's actor layer against raw CAF 0.17, same work, one run.
 //
-//   actor_bench [--quick] [--reps N] [--remote]
+//   actor_bench [--quick] [--reps N] [--workers N[,N...]] [--case C] [--side S]
+//   actor_bench --remote [--quick] [--reps N] [--workers N] [--case raw|agora]
 //
 // Every case runs the same message pattern twice per repetition: once on a
-// raw caf::actor_system, once on an agora::actors::runtime (metrics enabled).
+// raw caf::actor_system, once on an agora::actors::runtime (metrics enabled),
+// each built fresh for that run and torn down after it, outside the timing
+// (a long-lived system made later runs cost 5-6% more instructions, on one
+// side more than the other). Odd repetitions run Agora's side first.
 // Both systems have the same scheduler settings: scheduler.max-threads =
-// the number of hardware threads (runtime_options' default), everything else
-// CAF's default.
+// --workers (default: the number of hardware threads, runtime_options'
+// default), everything else CAF's default. `--workers 1,2,4` repeats every
+// case at each count (one row per case and count).
 //
 // "Agora's layer" is what Agora adds to a message between actors: every
 // message carries an agora::actors::trace_context (32 bytes, passed along
@@ -25,14 +30,23 @@
 // (default 5); the table shows min and max of both sides. baseline = the raw
 // CAF median, ratio = Agora / raw. The last line of output is one JSON object.
 //
+// Instruction counts: `--case C --side S` runs one case on one side, and
+// under `valgrind --tool=callgrind` every measured run is dumped on its own
+// (callgrind.out.<pid>.<n>, labelled "<case> <side> w<workers>"), so
+// instructions per message = the dump's total / the run's messages
+// (docs/benchmarks.md has the commands).
+//
 // With --remote it measures instead, between two processes on loopback
-// (this one and a forked child that publishes an echo actor through CAF's
-// middleman): request round trip (median and p99 in microseconds, per
-// repetition; the table shows the median over repetitions) and one-way
-// throughput (msgs/s, the sender's last message is a request whose reply
-// says every message before it arrived), once per scheduler setting — the
-// same setting on both processes. Raw CAF only: runtime_options does not
-// expose scheduler settings.
+// (this one and a forked child): request round trip (median and p99 in
+// microseconds, per repetition; the table shows the median over
+// repetitions) and one-way throughput (msgs/s, the sender's last message is
+// a request whose reply says every message before it arrived). First raw
+// CAF, once per scheduler setting (the same on both processes, the child
+// publishes an echo actor). Then Agora's path, once per
+// runtime_options::latency profile: both processes run an
+// agora::actors::runtime with that profile; the child publishes the echo, a
+// blackboard actor and an agent; the parent measures the echo, a blackboard
+// read, an agent task and watch credit grants (one-way).
 
 #include "bench_common.hpp"
 
@@ -42,22 +56,33 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 #include <nlohmann/json.hpp>
 
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define AGORA_BENCH_CALLGRIND 1
+#endif
+
 #include "agora/actors/agent.hpp"
+#include "agora/actors/blackboard_actor.hpp"
+#include "agora/actors/messages.hpp"
 #include "agora/actors/runtime.hpp"
 #include "agora/actors/tracing.hpp"
 #include "agora/blackboard/blackboard.hpp"
@@ -91,6 +116,12 @@ struct settings {
   bool quick = false;
   bool remote = false;
   int reps = 5;
+  /// Scheduler workers per system; one table section per entry.
+  std::vector<std::size_t> workers{act::runtime_options::default_worker_threads()};
+  /// Only this case ("" = all): ping-pong, n1, fan, ring, task.
+  std::string only_case;
+  bool run_raw = true;
+  bool run_agora = true;
 };
 
 /// One case: a metric sampled once per repetition on each side.
@@ -101,18 +132,40 @@ struct figure {
   std::vector<double> raw;    // raw CAF samples (the baseline)
   std::vector<double> agora;  // Agora's layer samples
 
+  // NaN for a side that did not run (--side).
   static double median(std::vector<double> s) {
+    if (s.empty()) return std::nan("");
     std::sort(s.begin(), s.end());
     std::size_t n = s.size();
     return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
   }
-  static double min(const std::vector<double>& s) { return *std::min_element(s.begin(), s.end()); }
-  static double max(const std::vector<double>& s) { return *std::max_element(s.begin(), s.end()); }
+  static double min(const std::vector<double>& s) {
+    return s.empty() ? std::nan("") : *std::min_element(s.begin(), s.end());
+  }
+  static double max(const std::vector<double>& s) {
+    return s.empty() ? std::nan("") : *std::max_element(s.begin(), s.end());
+  }
 };
 
 [[noreturn]] void die(const std::string& what) {
   std::cerr << "actor_bench: " << what << "\n";
   std::exit(1);
+}
+
+/// Runs one measured side of one case and returns its figure. Under
+/// callgrind the counters are zeroed before and dumped after with `label`,
+/// so each dump holds the instructions of exactly one run (its few actor
+/// spawns included); elsewhere the markers cost a few instructions.
+template <class F>
+double measured([[maybe_unused]] const std::string& label, F&& run) {
+#ifdef AGORA_BENCH_CALLGRIND
+  CALLGRIND_ZERO_STATS;
+#endif
+  double v = run();
+#ifdef AGORA_BENCH_CALLGRIND
+  CALLGRIND_DUMP_STATS_AT(label.c_str());
+#endif
+  return v;
 }
 
 
@@ -482,26 +535,32 @@ double agent_task_round_trip(act::runtime& rt, std::uint64_t n, int rep) {
 
 // --- Machine and output ---------------------------------------------------------
 
-json machine(std::size_t workers) {
+json machine(const std::vector<std::size_t>& workers) {
   json m = agora::bench::machine();
   m["caf"] = CAF_VERSION;
-  m["scheduler_workers"] = workers;
+  // One number for a normal run, the list for a --workers sweep.
+  m["scheduler_workers"] = workers.size() == 1 ? json(workers[0]) : json(workers);
   return m;
 }
 
+std::string join(const std::vector<std::size_t>& xs) {
+  std::string out;
+  for (std::size_t x : xs) out += (out.empty() ? "" : ",") + std::to_string(x);
+  return out;
+}
 
 void print_table(const std::vector<figure>& figures, const json& m, const settings& s) {
-  std::printf("actor_bench: %s, %d cores, %s, CAF %d, %d scheduler workers per system; "
+  std::printf("actor_bench: %s, %d cores, %s, CAF %d, %s scheduler workers per system; "
               "%d repetitions%s\n",
               m["cpu"].get<std::string>().c_str(), m["cores"].get<int>(),
               m["kernel"].get<std::string>().c_str(), m["caf"].get<int>(),
-              m["scheduler_workers"].get<int>(), s.reps, s.quick ? " (quick)" : "");
-  std::printf("%-52s %-14s %9s %9s %9s %9s %9s %9s %-5s %6s\n", "case", "metric", "raw med",
+              join(s.workers).c_str(), s.reps, s.quick ? " (quick)" : "");
+  std::printf("%-60s %-14s %9s %9s %9s %9s %9s %9s %-5s %6s\n", "case", "metric", "raw med",
               "raw min", "raw max", "agora med", "agora min", "agora max", "unit", "ratio");
-  std::printf("%s\n", std::string(138, '-').c_str());
+  std::printf("%s\n", std::string(146, '-').c_str());
   for (const figure& f : figures) {
     double r = figure::median(f.raw), a = figure::median(f.agora);
-    std::printf("%-52s %-14s %9s %9s %9s %9s %9s %9s %-5s %6.2f\n", f.case_name.c_str(),
+    std::printf("%-60s %-14s %9s %9s %9s %9s %9s %9s %-5s %6.2f\n", f.case_name.c_str(),
                 f.metric.c_str(), human(r).c_str(), human(figure::min(f.raw)).c_str(),
                 human(figure::max(f.raw)).c_str(), human(a).c_str(),
                 human(figure::min(f.agora)).c_str(), human(figure::max(f.agora)).c_str(),
@@ -528,6 +587,142 @@ json to_json(const std::vector<figure>& figures, const json& m) {
   return {{"bench", "actor"}, {"machine", m}, {"results", results}};
 }
 
+/// The local cases at one worker count; appends one figure per case run.
+/// `suffix` tells the worker count apart in a sweep ("" otherwise).
+///
+/// Every measured run gets a fresh actor system (raw) or runtime (Agora),
+/// built and torn down outside the measurement: CAF 0.17 keeps per-system
+/// state between runs (its logger's thread-to-actor map, the clock's pending
+/// request timeouts) that made later runs on a long-lived system cost 5-6%
+/// more instructions than the first, and not equally on both sides.
+void run_local(const settings& s, std::size_t workers, const std::string& suffix,
+               std::vector<figure>& out) {
+  const std::uint64_t round_trips = s.quick ? 20000 : 300000;
+  const std::uint64_t per_sender = s.quick ? 5000 : 100000;
+  const std::uint64_t fan_rounds = s.quick ? 100 : 2000;
+  const std::uint64_t ring_rounds = s.quick ? 200 : 3000;
+  const std::uint64_t tasks = s.quick ? 2000 : 30000;
+
+  // Same scheduler settings on both sides.
+  auto on_raw = [workers](auto&& run) {
+    caf::actor_system_config cfg;
+    cfg.set("scheduler.max-threads", workers);
+    caf::actor_system sys{cfg};
+    return run(sys);
+  };
+  auto on_agora = [workers](auto&& run) {
+    act::runtime_options opts;
+    opts.worker_threads = workers;
+    opts.metrics_enabled = true;
+    act::runtime rt{opts};
+    return run(rt);
+  };
+  // Per-actor layers: raw ones are empty, Agora ones carry a trace and counters.
+  auto agora_layer = [](act::runtime& rt, const std::string& agent) {
+    return layer{&rt.metrics().of(agent), act::trace_context::make_root()};
+  };
+  auto agora_layers = [&](act::runtime& rt, std::size_t n, const std::string& prefix) {
+    std::vector<layer> v;
+    for (std::size_t i = 0; i < n; ++i) v.push_back(agora_layer(rt, prefix + std::to_string(i)));
+    return v;
+  };
+  const layer none{};
+  auto wanted = [&](const char* key) { return s.only_case.empty() || s.only_case == key; };
+  const std::string w = " w" + std::to_string(workers);
+
+  figure pp{"ping-pong, 2 actors" + suffix, "round trips/s", "1/s", {}, {}};
+  figure n1{"N:1 mailbox, 8 senders -> 1 receiver" + suffix, "msgs/s", "1/s", {}, {}};
+  figure fan{"fan-out/fan-in, 1 -> 100 workers -> 1" + suffix, "replies/s", "1/s", {}, {}};
+  figure rg{"ring, 100 actors" + suffix, "hops/s", "1/s", {}, {}};
+  figure task{"agent task round trip (full task path; raw: request)" + suffix, "tasks/s", "1/s",
+              {}, {}};
+
+  // Runs one repetition of a case on the sides asked for; odd repetitions
+  // run Agora's side first, so neither side always runs on a machine the
+  // other just warmed up (or loaded).
+  auto rep = [&](int r, figure& f, auto&& raw, auto&& agora) {
+    auto run_raw = [&] {
+      if (s.run_raw) f.raw.push_back(on_raw(raw));
+    };
+    auto run_agora = [&] {
+      if (s.run_agora) f.agora.push_back(on_agora(agora));
+    };
+    if (r % 2 == 0) {
+      run_raw();
+      run_agora();
+    } else {
+      run_agora();
+      run_raw();
+    }
+  };
+
+  for (int r = 0; r < s.reps; ++r) {
+    if (wanted("ping-pong"))
+      rep(
+          r, pp,
+          [&](caf::actor_system& sys) {
+            return measured("ping-pong raw" + w,
+                            [&] { return ping_pong<false>(sys, none, none, round_trips); });
+          },
+          [&](act::runtime& rt) {
+            layer a = agora_layer(rt, "bench/ping"), b = agora_layer(rt, "bench/pong");
+            return measured("ping-pong agora" + w,
+                            [&] { return ping_pong<true>(rt.system(), a, b, round_trips); });
+          });
+    if (wanted("n1"))
+      rep(
+          r, n1,
+          [&](caf::actor_system& sys) {
+            std::vector<layer> ls(k_senders);
+            return measured("n1 raw" + w,
+                            [&] { return n_to_one<false>(sys, none, ls, per_sender); });
+          },
+          [&](act::runtime& rt) {
+            layer recv = agora_layer(rt, "bench/receiver");
+            auto ls = agora_layers(rt, k_senders, "bench/sender-");
+            return measured("n1 agora" + w,
+                            [&] { return n_to_one<true>(rt.system(), recv, ls, per_sender); });
+          });
+    if (wanted("fan"))
+      rep(
+          r, fan,
+          [&](caf::actor_system& sys) {
+            std::vector<layer> ls(k_workers);
+            return measured("fan raw" + w,
+                            [&] { return fan_out_in<false>(sys, none, ls, fan_rounds); });
+          },
+          [&](act::runtime& rt) {
+            layer coord = agora_layer(rt, "bench/coordinator");
+            auto ls = agora_layers(rt, k_workers, "bench/worker-");
+            return measured("fan agora" + w,
+                            [&] { return fan_out_in<true>(rt.system(), coord, ls, fan_rounds); });
+          });
+    if (wanted("ring"))
+      rep(
+          r, rg,
+          [&](caf::actor_system& sys) {
+            std::vector<layer> ls(k_ring);
+            return measured("ring raw" + w, [&] { return ring<false>(sys, ls, ring_rounds); });
+          },
+          [&](act::runtime& rt) {
+            auto ls = agora_layers(rt, k_ring, "bench/ring-");
+            return measured("ring agora" + w,
+                            [&] { return ring<true>(rt.system(), ls, ring_rounds); });
+          });
+    if (wanted("task"))
+      rep(
+          r, task,
+          [&](caf::actor_system& sys) {
+            return measured("task raw" + w, [&] { return raw_request_round_trip(sys, tasks); });
+          },
+          [&](act::runtime& rt) {
+            return measured("task agora" + w,
+                            [&] { return agent_task_round_trip(rt, tasks, r); });
+          });
+  }
+  for (figure* f : {&pp, &n1, &fan, &rg, &task})
+    if (!f->raw.empty() || !f->agora.empty()) out.push_back(std::move(*f));
+}
 
 // --- Remote (two processes on loopback) ----------------------------------------
 
@@ -704,65 +899,385 @@ std::vector<remote_sample> remote_variant_run(const remote_variant& v, int reps,
   return out;
 }
 
+// --- Remote through agora::actors::runtime -----------------------------------
+
+/// Agora's side of the remote measurements: runtimes on both processes with
+/// the same latency profile, Agora's own actors and messages.
+struct agora_profile {
+  std::string name;
+  act::latency_profile latency;
+  std::string raw_alike;  // the remote_variant configured the same way
+};
+
+std::vector<agora_profile> agora_profiles() {
+  return {{"caf_default", act::latency_profile::caf_default, "CAF defaults"},
+          {"balanced", act::latency_profile::balanced,
+           "moderate-poll-attempts=1, middleman.workers=0"},
+          {"low_latency", act::latency_profile::low_latency, "sharing, middleman.workers=0"}};
+}
+
+act::runtime_options remote_runtime_options(act::latency_profile p, std::size_t workers) {
+  act::runtime_options o;
+  o.worker_threads = workers;
+  o.load_middleman = true;
+  o.latency = p;
+  return o;
+}
+
+const char* const k_bench_key = "bench/remote/key";
+
+/// The child: a runtime with profile `p`, a blackboard actor serving a board
+/// that holds one key, an agent whose logic stages nothing (so a task still
+/// takes a snapshot, opens a scratchpad, promotes it and replies with an
+/// outcome) and the raw rows' echo actor, all published on loopback. Writes
+/// the three ports to `port_fd` and runs until `stop_fd` reaches end of file.
+[[noreturn]] void agora_child(act::latency_profile p, std::size_t workers, int port_fd,
+                              int stop_fd) {
+  int rc = 0;
+  {
+    act::runtime rt{remote_runtime_options(p, workers)};
+    auto board = std::make_shared<bb::blackboard>();
+    auto pad = board->begin("bench/writer");
+    if (!pad.put(k_bench_key, json{{"answer", 42}, {"note", "read by actor_bench --remote"}}) ||
+        !board->promote(std::move(pad)))
+      rc = 1;
+    auto bba = act::spawn_blackboard(rt.system(), board);
+    auto id = act::agent_id::parse("bench/remote");
+    auto logic = act::agent_logic::sync(
+        [](const act::task&, bb::scratchpad&) -> bb::status { return bb::status{}; });
+    auto agent = act::spawn_agent(rt, board, act::agent_spec{*id, "bench", {}}, logic);
+    auto echo = rt.system().spawn(remote_echo);
+    std::uint16_t ports[3] = {0, 0, 0};
+    if (agent) {
+      auto p1 = rt.system().middleman().publish(bba, 0, "127.0.0.1", true);
+      auto p2 = rt.system().middleman().publish(*agent, 0, "127.0.0.1", true);
+      auto p3 = rt.system().middleman().publish(echo, 0, "127.0.0.1", true);
+      if (p1 && p2 && p3) {
+        ports[0] = *p1;
+        ports[1] = *p2;
+        ports[2] = *p3;
+      }
+    }
+    if (write(port_fd, ports, sizeof ports) != static_cast<ssize_t>(sizeof ports)) rc = 1;
+    close(port_fd);
+    char c;
+    while (read(stop_fd, &c, 1) > 0) {
+    }
+    caf::anon_send_exit(bba, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(echo, caf::exit_reason::user_shutdown);
+    if (agent) caf::anon_send_exit(*agent, caf::exit_reason::user_shutdown);
+    if (ports[0] == 0) rc = 1;
+  }
+  _exit(rc);
+}
+
+struct agora_sample {
+  double echo_median_us = 0, echo_p99_us = 0;
+  double read_median_us = 0, read_p99_us = 0;
+  double task_median_us = 0, task_p99_us = 0;
+  double echo_one_way_per_s = 0;
+  double one_way_per_s = 0;
+};
+
+/// Times `n` + 100 requests made by `once` (the first 100 warm up): median
+/// and p99 in microseconds; nullopt if one failed.
+template <class F>
+std::optional<std::pair<double, double>> time_requests(int n, F&& once) {
+  std::vector<double> us;
+  us.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n + 100; ++i) {
+    auto t0 = steady::now();
+    if (!once(i)) return std::nullopt;
+    double d = std::chrono::duration<double, std::micro>(steady::now() - t0).count();
+    if (i >= 100) us.push_back(d);
+  }
+  std::sort(us.begin(), us.end());
+  return std::make_pair(us[us.size() / 2], us[std::min(us.size() - 1, us.size() * 99 / 100)]);
+}
+
+/// One repetition against the child's actors; nullopt (and a line on
+/// stderr) if something failed.
+std::optional<agora_sample> agora_rep(caf::scoped_actor& self, const act::blackboard_actor& bba,
+                                      const act::agent_actor& agent, const caf::actor& echo,
+                                      int rep, int rtts, std::uint64_t one_way) {
+  using namespace std::chrono_literals;
+  const act::trace_context untraced{};  // tracing off, as in a default runtime
+  agora_sample out;
+  std::string why;
+  // The raw rows' echo, between runtimes: what the runtime's settings give
+  // before Agora's messages and actors add anything.
+  auto echoes = time_requests(rtts, [&](int i) {
+    bool ok = false;
+    self->request(echo, 5s, ping_atom::value, static_cast<std::uint64_t>(i))
+        .receive([&](std::uint64_t) { ok = true; },
+                 [&](caf::error& e) { why = "echo: " + caf::to_string(e); });
+    return ok;
+  });
+  if (!echoes) {
+    std::cerr << "actor_bench: " << why << "\n";
+    return std::nullopt;
+  }
+  std::tie(out.echo_median_us, out.echo_p99_us) = *echoes;
+  // Blackboard read: (read_atom, key, rev, ctx) -> entry_data.
+  auto reads = time_requests(rtts, [&](int) {
+    bool ok = false;
+    self->request(bba, 5s, act::read_atom::value, std::string(k_bench_key), std::uint64_t{0},
+                  untraced)
+        .receive([&](const act::entry_data& e) { ok = e.exists(); },
+                 [&](caf::error& e) { why = "read: " + caf::to_string(e); });
+    if (!ok && why.empty()) why = "read: the key is missing";
+    return ok;
+  });
+  if (!reads) {
+    std::cerr << "actor_bench: " << why << "\n";
+    return std::nullopt;
+  }
+  std::tie(out.read_median_us, out.read_p99_us) = *reads;
+  // Agent task: (run_atom, task) -> outcome; distinct task ids, so every
+  // task promotes (nothing) under its own transaction id.
+  auto tasks = time_requests(rtts, [&](int i) {
+    act::task t;
+    t.run_id = "remote" + std::to_string(rep);
+    t.task_id = "t" + std::to_string(i);
+    bool ok = false;
+    self->request(agent, 5s, act::run_atom::value, std::move(t))
+        .receive(
+            [&](const act::outcome& o) {
+              ok = o.ok();
+              if (!ok) why = "task: " + o.describe();
+            },
+            [&](caf::error& e) { why = "task: " + caf::to_string(e); });
+    return ok;
+  });
+  if (!tasks) {
+    std::cerr << "actor_bench: " << why << "\n";
+    return std::nullopt;
+  }
+  std::tie(out.task_median_us, out.task_p99_us) = *tasks;
+  // One way, raw: the raw rows' (load_atom, i) messages to the echo.
+  {
+    auto t0 = steady::now();
+    for (std::uint64_t i = 0; i < one_way; ++i) self->send(echo, load_atom::value, i);
+    std::uint64_t seen = 0;
+    self->request(echo, 60s, done_atom::value)
+        .receive([&](std::uint64_t n) { seen = n; },
+                 [&](caf::error& e) { why = "echo done: " + caf::to_string(e); });
+    if (seen != one_way) {
+      std::cerr << "actor_bench: echo one-way: " << seen << " of " << one_way << " arrived "
+                << why << "\n";
+      return std::nullopt;
+    }
+    out.echo_one_way_per_s = static_cast<double>(one_way) / seconds_since(t0);
+  }
+  // One way: credit grants to a watch of ours on a quiet prefix (no events
+  // come back), then one request; the actor handles a sender's messages in
+  // order, so its reply means every grant before it was handled.
+  std::uint64_t watch = 0;
+  bool ok = false;
+  self->request(bba, 5s, act::watch_atom::value, std::string("bench/quiet"), std::uint64_t{0},
+                std::uint64_t{0}, untraced)
+      .receive(
+          [&](std::uint64_t id) {
+            watch = id;
+            ok = true;
+          },
+          [&](caf::error& e) { why = "watch: " + caf::to_string(e); });
+  if (!ok) {
+    std::cerr << "actor_bench: " << why << "\n";
+    return std::nullopt;
+  }
+  auto t0 = steady::now();
+  for (std::uint64_t i = 0; i < one_way; ++i)
+    self->send(bba, act::credit_atom::value, watch, std::uint64_t{1}, untraced);
+  ok = false;
+  self->request(bba, 60s, act::watches_atom::value, untraced)
+      .receive([&](std::uint64_t) { ok = true; },
+               [&](caf::error& e) { why = "watches: " + caf::to_string(e); });
+  out.one_way_per_s = static_cast<double>(one_way) / seconds_since(t0);
+  self->request(bba, 5s, act::unwatch_atom::value, watch, untraced)
+      .receive([] {}, [&](caf::error& e) { why = "unwatch: " + caf::to_string(e); });
+  if (!ok) {
+    std::cerr << "actor_bench: " << why << "\n";
+    return std::nullopt;
+  }
+  return out;
+}
+
+/// Forks a child running profile `p`, connects with a runtime of the same
+/// profile, runs `reps` repetitions. Empty when something failed.
+std::vector<agora_sample> agora_profile_run(const agora_profile& p, std::size_t workers,
+                                            int reps, int rtts, std::uint64_t one_way) {
+  int port_pipe[2], stop_pipe[2];
+  if (pipe(port_pipe) != 0 || pipe(stop_pipe) != 0) die("pipe failed");
+  std::fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0) die("fork failed");
+  if (pid == 0) {
+    close(port_pipe[0]);
+    close(stop_pipe[1]);
+    agora_child(p.latency, workers, port_pipe[1], stop_pipe[0]);
+  }
+  close(port_pipe[1]);
+  close(stop_pipe[0]);
+  std::uint16_t ports[3] = {0, 0, 0};
+  bool have_ports = read(port_pipe[0], ports, sizeof ports) == static_cast<ssize_t>(sizeof ports) &&
+                    ports[0] != 0 && ports[1] != 0 && ports[2] != 0;
+  close(port_pipe[0]);
+  std::vector<agora_sample> out;
+  if (!have_ports) {
+    std::cerr << "actor_bench: " << p.name << ": the child could not publish\n";
+  } else {
+    act::runtime rt{remote_runtime_options(p.latency, workers)};
+    auto& mm = rt.system().middleman();
+    auto bba = mm.remote_actor<act::blackboard_actor>("127.0.0.1", ports[0]);
+    auto agent = mm.remote_actor<act::agent_actor>("127.0.0.1", ports[1]);
+    auto echo = mm.remote_actor("127.0.0.1", ports[2]);
+    if (!bba || !agent || !echo) {
+      std::cerr << "actor_bench: " << p.name << ": remote_actor: "
+                << rt.system().render(!bba ? bba.error() : !agent ? agent.error() : echo.error())
+                << "\n";
+    } else {
+      caf::scoped_actor self{rt.system()};
+      for (int r = 0; r < reps; ++r) {
+        auto x = agora_rep(self, *bba, *agent, *echo, r, rtts, one_way);
+        if (!x) {
+          out.clear();
+          break;
+        }
+        out.push_back(*x);
+      }
+    }
+  }
+  close(stop_pipe[1]);  // the child stops
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return out;
+}
+
 int run_remote(const settings& s) {
   const int rtts = s.quick ? 200 : 3000;
   const std::uint64_t one_way = s.quick ? 10000 : 200000;
-  const std::size_t workers = act::runtime_options::default_worker_threads();
-  json m = machine(workers);
+  const std::size_t workers = s.workers.front();
+  json m = machine({workers});
   std::printf("actor_bench --remote: %s, %d cores, %s, CAF %d, %zu scheduler workers per "
               "process; %d repetitions%s; %d round trips and %llu one-way msgs per repetition\n",
               m["cpu"].get<std::string>().c_str(), m["cores"].get<int>(),
               m["kernel"].get<std::string>().c_str(), m["caf"].get<int>(), workers, s.reps,
               s.quick ? " (quick)" : "", rtts, static_cast<unsigned long long>(one_way));
-  std::printf("%-46s %-14s %9s %9s %9s %-5s %9s %6s\n", "setting (both processes)", "metric",
+  std::printf("%-58s %-14s %9s %9s %9s %-5s %9s %6s\n", "setting (both processes)", "metric",
               "median", "min", "max", "unit", "baseline", "ratio");
-  std::printf("%s\n", std::string(116, '-').c_str());
+  std::printf("%s\n", std::string(128, '-').c_str());
   json results = json::array();
-  std::optional<figure> defaults_rtt, defaults_tp;
+  // Medians of the raw rows by setting, the baselines of Agora's rows.
+  std::map<std::string, double> raw_rtt, raw_tp;
+  // `base` NaN = no baseline. (Not std::optional<double>: GCC 12 warns
+  // maybe-uninitialized on it here.)
+  const double none = std::nan("");
+  auto row = [&](const std::string& name, const char* metric, const char* unit,
+                 const std::vector<double>& xs, double base) {
+    double med = figure::median(xs);
+    const bool has_base = !std::isnan(base);
+    char ratio[32] = "-", basebuf[32] = "-";
+    if (has_base) {
+      std::snprintf(ratio, sizeof ratio, "%.2f", med / base);
+      std::snprintf(basebuf, sizeof basebuf, "%s", human(base).c_str());
+    }
+    std::printf("%-58s %-14s %9s %9s %9s %-5s %9s %6s\n", name.c_str(), metric,
+                human(med).c_str(), human(figure::min(xs)).c_str(),
+                human(figure::max(xs)).c_str(), unit, basebuf, ratio);
+    results.push_back({{"case", "remote loopback, " + name},
+                       {"metric", metric},
+                       {"value", med},
+                       {"unit", unit},
+                       {"baseline", has_base ? json(base) : json(nullptr)},
+                       {"ratio", has_base ? json(med / base) : json(nullptr)}});
+  };
+  double defaults_rtt = none, defaults_tp = none;
   for (const auto& v : remote_variants(workers)) {
+    if (s.only_case == "agora") break;
     auto samples = remote_variant_run(v, s.reps, rtts, one_way);
     if (samples.empty()) {
-      std::printf("%-46s failed (see stderr)\n", v.name.c_str());
+      std::printf("%-58s failed (see stderr)\n", v.name.c_str());
       continue;
     }
-    figure rtt{v.name, "RTT median", "us", {}, {}};
-    figure p99{v.name, "RTT p99", "us", {}, {}};
-    figure tp{v.name, "one-way", "1/s", {}, {}};
+    std::vector<double> rtt, p99, tp;
     for (const auto& x : samples) {
-      rtt.agora.push_back(x.rtt_median_us);
-      p99.agora.push_back(x.rtt_p99_us);
-      tp.agora.push_back(x.one_way_per_s);
+      rtt.push_back(x.rtt_median_us);
+      p99.push_back(x.rtt_p99_us);
+      tp.push_back(x.one_way_per_s);
     }
-    for (figure* f : {&rtt, &p99, &tp}) {
-      // baseline: the CAF default setting's figure (its own row has ratio 1).
-      std::optional<double> base;
-      if (f == &rtt && defaults_rtt) base = figure::median(defaults_rtt->agora);
-      if (f == &tp && defaults_tp) base = figure::median(defaults_tp->agora);
-      double med = figure::median(f->agora);
-      char ratio[32] = "-", basebuf[32] = "-";
-      if (base) {
-        std::snprintf(ratio, sizeof ratio, "%.2f", med / *base);
-        std::snprintf(basebuf, sizeof basebuf, "%s", human(*base).c_str());
-      }
-      std::printf("%-46s %-14s %9s %9s %9s %-5s %9s %6s\n", f->case_name.c_str(),
-                  f->metric.c_str(), human(med).c_str(), human(figure::min(f->agora)).c_str(),
-                  human(figure::max(f->agora)).c_str(), f->unit.c_str(), basebuf, ratio);
-      results.push_back({{"case", "remote loopback, " + f->case_name},
-                         {"metric", f->metric},
-                         {"value", med},
-                         {"unit", f->unit},
-                         {"baseline", base ? json(*base) : json(nullptr)},
-                         {"ratio", base ? json(med / *base) : json(nullptr)}});
-    }
-    if (!defaults_rtt) {
-      defaults_rtt = rtt;
-      defaults_tp = tp;
+    // baseline: the CAF default setting's figure (its own row has ratio 1).
+    row(v.name, "RTT median", "us", rtt, defaults_rtt);
+    row(v.name, "RTT p99", "us", p99, none);
+    row(v.name, "one-way", "1/s", tp, defaults_tp);
+    raw_rtt[v.name] = figure::median(rtt);
+    raw_tp[v.name] = figure::median(tp);
+    if (std::isnan(defaults_rtt)) {
+      defaults_rtt = raw_rtt[v.name];
+      defaults_tp = raw_tp[v.name];
     }
   }
-  std::printf("Target: RTT median under 100 us. baseline = the \"CAF defaults\" row.\n");
+  std::printf("%s\n", std::string(128, '-').c_str());
+  for (const auto& p : agora_profiles()) {
+    if (s.only_case == "raw") break;
+    auto samples = agora_profile_run(p, workers, s.reps, rtts, one_way);
+    const std::string name = "agora runtime, latency_profile::" + p.name;
+    if (samples.empty()) {
+      std::printf("%-58s failed (see stderr)\n", name.c_str());
+      continue;
+    }
+    std::vector<double> em, ep, rm, rp, tm, tpp, eow, ow;
+    for (const auto& x : samples) {
+      eow.push_back(x.echo_one_way_per_s);
+      em.push_back(x.echo_median_us);
+      ep.push_back(x.echo_p99_us);
+      rm.push_back(x.read_median_us);
+      rp.push_back(x.read_p99_us);
+      tm.push_back(x.task_median_us);
+      tpp.push_back(x.task_p99_us);
+      ow.push_back(x.one_way_per_s);
+    }
+    const double base_rtt = raw_rtt.count(p.raw_alike) ? raw_rtt[p.raw_alike] : none;
+    const double base_tp = raw_tp.count(p.raw_alike) ? raw_tp[p.raw_alike] : none;
+    // The echo rows compare the runtime with raw CAF configured alike (run
+    // earlier); Agora's rows compare with the echo measured in the same
+    // processes, interleaved, which the machine's load affects alike.
+    row(name + ", echo", "RTT median", "us", em, base_rtt);
+    row(name + ", echo", "RTT p99", "us", ep, none);
+    row(name + ", echo", "one-way", "1/s", eow, base_tp);
+    row(name + ", bb read", "RTT median", "us", rm, figure::median(em));
+    row(name + ", bb read", "RTT p99", "us", rp, none);
+    row(name + ", agent task", "RTT median", "us", tm, figure::median(em));
+    row(name + ", agent task", "RTT p99", "us", tpp, none);
+    row(name + ", bb credit", "one-way", "1/s", ow, figure::median(eow));
+  }
+  std::printf("Target: RTT median under 100 us. Raw rows: baseline = the \"CAF defaults\" row.\n"
+              "Agora rows (runtimes with the profile on both processes; the raw echo, a\n"
+              "blackboard read, an agent task with a logic that stages nothing, watch credit\n"
+              "grants; Agora's messages carry an empty trace context): echo baseline = the\n"
+              "raw row configured alike; bb read, agent task and bb credit baseline = that\n"
+              "profile's echo, measured in the same processes.\n");
   std::cout << json{{"bench", "actor_remote"}, {"machine", m}, {"results", results}}.dump()
             << std::endl;
   return 0;
+}
+
+/// "1,2,4" -> {1, 2, 4}; each 1..64.
+std::optional<std::vector<std::size_t>> parse_workers(const std::string& text) {
+  std::vector<std::size_t> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    auto comma = text.find(',', pos);
+    std::string item =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    char* end = nullptr;
+    long n = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || n < 1 || n > 64) return std::nullopt;
+    out.push_back(static_cast<std::size_t>(n));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
 }
 
 std::optional<settings> parse_args(int argc, char** argv) {
@@ -777,10 +1292,28 @@ std::optional<settings> parse_args(int argc, char** argv) {
       auto n = agora::bench::parse_reps(argv[++i]);
       if (!n) return std::nullopt;
       s.reps = *n;
+    } else if (a == "--workers" && i + 1 < argc) {
+      auto w = parse_workers(argv[++i]);
+      if (!w) return std::nullopt;
+      s.workers = *w;
+    } else if (a == "--case" && i + 1 < argc) {
+      s.only_case = argv[++i];
+      if (s.only_case != "ping-pong" && s.only_case != "n1" && s.only_case != "fan" &&
+          s.only_case != "ring" && s.only_case != "task" && s.only_case != "raw" &&
+          s.only_case != "agora")
+        return std::nullopt;
+    } else if (a == "--side" && i + 1 < argc) {
+      std::string side = argv[++i];
+      if (side != "raw" && side != "agora") return std::nullopt;
+      s.run_raw = side == "raw";
+      s.run_agora = side == "agora";
     } else {
       return std::nullopt;
     }
   }
+  // --case raw|agora selects a part of --remote, the others a local case.
+  const bool remote_case = s.only_case == "raw" || s.only_case == "agora";
+  if (!s.only_case.empty() && remote_case != s.remote) return std::nullopt;
   return s;
 }
 
@@ -789,71 +1322,31 @@ std::optional<settings> parse_args(int argc, char** argv) {
 int main(int argc, char** argv) {
   auto parsed = parse_args(argc, argv);
   if (!parsed) {
-    std::cerr << "usage: actor_bench [--quick] [--reps N] [--remote]\n"
-                 "  --quick   fewer messages (smoke test, < 10 s)\n"
-                 "  --remote  two processes on loopback instead: round trip and one-way\n"
-                 "            throughput under several scheduler settings\n"
-                 "  --reps N  repetitions per figure, 5..1000 (default 5; figures are medians)\n";
+    std::cerr
+        << "usage: actor_bench [--quick] [--reps N] [--workers N[,N...]] [--case C] [--side S]\n"
+           "       actor_bench --remote [--quick] [--reps N] [--workers N]\n"
+           "                            [--case raw|agora]\n"
+           "  --quick       fewer messages (smoke test, < 10 s)\n"
+           "  --reps N      repetitions per figure, 5..1000 (default 5; figures are medians)\n"
+           "  --workers L   scheduler workers per system, e.g. 2 or 1,2,4 (a sweep: one\n"
+           "                row per case and count); default: hardware threads\n"
+           "  --case C      only case C: ping-pong, n1, fan, ring, task; with --remote:\n"
+           "                raw (CAF settings) or agora (runtime profiles)\n"
+           "  --side S      only side S: raw or agora (for profiling; ratios are nan)\n"
+           "  --remote      two processes on loopback instead: round trip and one-way\n"
+           "                throughput, raw CAF under several scheduler settings and\n"
+           "                Agora's messages through agora::actors::runtime per\n"
+           "                latency profile\n"
+           "Under valgrind --tool=callgrind each measured run is dumped separately\n"
+           "(callgrind.out.<pid>.<n>, labelled with case, side and workers).\n";
     return 2;
   }
   const settings s = *parsed;
   if (s.remote) return run_remote(s);  // before any thread exists: it forks
-  const std::uint64_t round_trips = s.quick ? 20000 : 300000;
-  const std::uint64_t per_sender = s.quick ? 5000 : 100000;
-  const std::uint64_t fan_rounds = s.quick ? 100 : 2000;
-  const std::uint64_t ring_rounds = s.quick ? 200 : 3000;
-  const std::uint64_t tasks = s.quick ? 2000 : 30000;
-
-  // Same scheduler settings on both sides.
-  act::runtime_options opts;
-  opts.worker_threads = act::runtime_options::default_worker_threads();
-  opts.metrics_enabled = true;
-  act::runtime rt{opts};
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", opts.worker_threads);
-  caf::actor_system raw_sys{cfg};
-
-  // Per-actor layers: raw ones are empty, Agora ones carry a trace and counters.
-  auto agora_layer = [&](const std::string& agent) {
-    return layer{&rt.metrics().of(agent), act::trace_context::make_root()};
-  };
-  auto layers = [&](std::size_t n, const std::string& prefix, bool agora) {
-    std::vector<layer> v;
-    for (std::size_t i = 0; i < n; ++i)
-      v.push_back(agora ? agora_layer(prefix + std::to_string(i)) : layer{});
-    return v;
-  };
-  const layer none{};
-
-  figure pp{"ping-pong, 2 actors", "round trips/s", "1/s", {}, {}};
-  figure n1{"N:1 mailbox, 8 senders -> 1 receiver", "msgs/s", "1/s", {}, {}};
-  figure fan{"fan-out/fan-in, 1 -> 100 workers -> 1", "replies/s", "1/s", {}, {}};
-  figure rg{"ring, 100 actors", "hops/s", "1/s", {}, {}};
-  figure task{"agent task round trip (full task path; raw: request)", "tasks/s", "1/s", {}, {}};
-
-  auto& sys = rt.system();
-  for (int r = 0; r < s.reps; ++r) {
-    pp.raw.push_back(ping_pong<false>(raw_sys, none, none, round_trips));
-    pp.agora.push_back(
-        ping_pong<true>(sys, agora_layer("bench/ping"), agora_layer("bench/pong"), round_trips));
-
-    n1.raw.push_back(n_to_one<false>(raw_sys, none, layers(k_senders, "", false), per_sender));
-    n1.agora.push_back(n_to_one<true>(sys, agora_layer("bench/receiver"),
-                                      layers(k_senders, "bench/sender-", true), per_sender));
-
-    fan.raw.push_back(fan_out_in<false>(raw_sys, none, layers(k_workers, "", false), fan_rounds));
-    fan.agora.push_back(fan_out_in<true>(sys, agora_layer("bench/coordinator"),
-                                         layers(k_workers, "bench/worker-", true), fan_rounds));
-
-    rg.raw.push_back(ring<false>(raw_sys, layers(k_ring, "", false), ring_rounds));
-    rg.agora.push_back(ring<true>(sys, layers(k_ring, "bench/ring-", true), ring_rounds));
-
-    task.raw.push_back(raw_request_round_trip(raw_sys, tasks));
-    task.agora.push_back(agent_task_round_trip(rt, tasks, r));
-  }
-
-  std::vector<figure> figures{pp, n1, fan, rg, task};
-  json m = machine(opts.worker_threads);
+  std::vector<figure> figures;
+  for (std::size_t w : s.workers)
+    run_local(s, w, s.workers.size() > 1 ? ", " + std::to_string(w) + " workers" : "", figures);
+  json m = machine(s.workers);
   print_table(figures, m, s);
   std::cout << to_json(figures, m).dump() << std::endl;
   return 0;
