@@ -34,6 +34,9 @@ struct fan_out_state {
   std::size_t ok_answers = 0;            // ... ok, before closing
   bool closed = false;
   bool delivered = false;                // someone got the reply
+  std::size_t next = 0;                  // items[next] is the next to send
+  caf::timestamp task_deadline{};
+  caf::timespan request_timeout{};
   caf::timestamp closed_at{};
   std::vector<caf::typed_response_promise<std::vector<actors::outcome>>> waiting;
 };
@@ -57,6 +60,10 @@ void close(fan_out_pointer self) {
   if (st.closed) return;
   st.closed = true;
   st.closed_at = wall_now();
+  for (std::size_t i = st.next; i < st.items.size(); ++i)
+    st.got[i].error = caf::make_error(actors::errc::timeout,
+                                      "member " + st.items[i].to.id.str() +
+                                          " was not asked: the round closed before its turn");
   if (st.opts.notify) {
     if (auto to = caf::actor_cast<caf::actor>(st.opts.notify)) {
       caf::anon_send(to, fan_out_done_atom::value, st.opts.tag, st.got);
@@ -72,7 +79,7 @@ void close(fan_out_pointer self) {
 // nobody asks quits at its expiry timer.)
 void maybe_quit(fan_out_pointer self) {
   auto& st = self->state;
-  if (st.closed && st.delivered && st.answers == st.items.size()) self->quit();
+  if (st.closed && st.delivered && st.answers == st.next) self->quit();
 }
 
 // A late answer is kept on the blackboard (when asked to) so that it is
@@ -92,6 +99,39 @@ void record_late(fan_out_pointer self, std::size_t i, const actors::outcome& o) 
   (void)st.opts.board->promote(sp, {o.txn_id + "/late", bb::isolation::blind});
 }
 
+void on_answer(fan_out_pointer self, std::size_t i, actors::outcome o);
+
+// Sends the next tasks, keeping at most max_in_flight unanswered. Nothing is
+// sent once the fan-out closed: those members were never asked.
+void send_more(fan_out_pointer self) {
+  auto& st = self->state;
+  const std::size_t limit = st.opts.max_in_flight == 0 ? st.items.size() : st.opts.max_in_flight;
+  while (!st.closed && st.next < st.items.size() && st.next - st.answers < limit) {
+    const std::size_t i = st.next++;
+    auto& item = st.items[i];
+    if (item.work.deadline == caf::timestamp{} || item.work.deadline > st.task_deadline)
+      item.work.deadline = st.task_deadline;
+    if (!item.to.actor) {
+      actors::outcome o;
+      o.status = actors::outcome_status::error;
+      o.txn_id = st.got[i].txn_id;
+      o.error = caf::make_error(actors::errc::no_agent, "member " + item.to.id.str() + " has no actor");
+      on_answer(self, i, std::move(o));
+      continue;
+    }
+    // The task moves into the message: the placeholder in got[i] keeps its txn id.
+    self->request(item.to.actor, st.request_timeout, actors::run_atom::value, std::move(item.work))
+        .then([self, i](actors::outcome& o) { on_answer(self, i, std::move(o)); },
+              [self, i](caf::error& err) {
+                actors::outcome o;
+                o.status = actors::outcome_status::error;
+                o.txn_id = self->state.got[i].txn_id;
+                o.error = std::move(err);
+                on_answer(self, i, std::move(o));
+              });
+  }
+}
+
 void on_answer(fan_out_pointer self, std::size_t i, actors::outcome o) {
   auto& st = self->state;
   if (st.answered[i]) return;
@@ -108,6 +148,8 @@ void on_answer(fan_out_pointer self, std::size_t i, actors::outcome o) {
   st.got[i] = std::move(o);
   if (st.answers == st.items.size() || (st.opts.quorum > 0 && st.ok_answers >= st.opts.quorum))
     close(self);
+  else
+    send_more(self);
   maybe_quit(self);
 }
 
@@ -131,28 +173,9 @@ fan_out_impl::behavior_type fan_out_behavior(fan_out_pointer self, std::vector<f
   const auto request_timeout =
       std::chrono::duration_cast<caf::timespan>(st.opts.timeout + st.opts.late_grace) +
       std::chrono::seconds(1);
-  for (std::size_t i = 0; i < st.items.size(); ++i) {
-    auto& item = st.items[i];
-    if (item.work.deadline == caf::timestamp{} || item.work.deadline > task_deadline)
-      item.work.deadline = task_deadline;
-    if (!item.to.actor) {
-      actors::outcome o;
-      o.status = actors::outcome_status::error;
-      o.txn_id = item.work.txn_id();
-      o.error = caf::make_error(actors::errc::no_agent, "member " + item.to.id.str() + " has no actor");
-      on_answer(self, i, std::move(o));
-      continue;
-    }
-    self->request(item.to.actor, request_timeout, actors::run_atom::value, item.work)
-        .then([self, i](actors::outcome& o) { on_answer(self, i, std::move(o)); },
-              [self, i](caf::error& err) {
-                actors::outcome o;
-                o.status = actors::outcome_status::error;
-                o.txn_id = self->state.items[i].work.txn_id();
-                o.error = std::move(err);
-                on_answer(self, i, std::move(o));
-              });
-  }
+  st.request_timeout = request_timeout;
+  st.task_deadline = task_deadline;
+  send_more(self);
   if (st.items.empty()) close(self);
   if (!st.closed)
     actors::detail::send_later_weak(self->address(),

@@ -1,5 +1,7 @@
 #include "agora/agents/fan_out.hpp"
 
+#include <atomic>
+
 #include "support.hpp"
 
 using namespace agora;
@@ -103,4 +105,61 @@ TEST_CASE("fan_out reports a member that fails or is gone as an on-time failure"
 TEST_CASE("fan_out with no items closes at once", "[agents][fan_out]") {
   fixture f;
   CHECK(gather(f, spawn_fan_out(f.rt.system(), {}, {})).empty());
+}
+
+TEST_CASE("fan_out keeps at most max_in_flight tasks out and asks nobody after it closed",
+          "[agents][fan_out]") {
+  fixture f;
+  std::atomic<int> running{0}, most{0}, asked{0};
+  auto counting = actors::agent_logic::sync([&](const actors::task&, bb::scratchpad&) -> actors::logic_result {
+    ++asked;
+    int now = ++running;
+    for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
+    }
+    --running;
+    return json{{"answer", 1}};
+  });
+  SECTION("bounded in flight") {
+    // Async members that finish on threads of their own: without the bound
+    // all 40 would be started before the first finished.
+    later threads;
+    std::atomic<int> started{0}, finished{0};
+    auto async = actors::agent_logic::async([&](const actors::task&, bb::scratchpad&, actors::completion done) {
+      int in_flight = ++started - finished.load();
+      for (int seen = most.load(); in_flight > seen && !most.compare_exchange_weak(seen, in_flight);) {
+      }
+      ++asked;
+      threads.run([&, done] {
+        ++finished;  // before the outcome goes out, so the next start sees it
+        done.ok({{"answer", 1}});
+      });
+    });
+    std::vector<fan_out_item> items;
+    for (int i = 0; i < 40; ++i)
+      items.push_back({f.spawn("w/" + std::to_string(i), async), task_for("t" + std::to_string(i))});
+    fan_out_options fo;
+    fo.max_in_flight = 2;
+    auto got = gather(f, spawn_fan_out(f.rt.system(), std::move(items), fo));
+    REQUIRE(got.size() == 40);
+    for (const auto& o : got) CHECK(o.ok());
+    CHECK(asked.load() == 40);
+    CHECK(most.load() <= 2);
+  }
+  SECTION("closed on quorum before the rest were asked") {
+    std::vector<fan_out_item> items;
+    for (int i = 0; i < 5; ++i)
+      items.push_back({f.spawn("w/" + std::to_string(i), counting), task_for("t" + std::to_string(i))});
+    fan_out_options fo;
+    fo.max_in_flight = 1;
+    fo.quorum = 2;
+    auto got = gather(f, spawn_fan_out(f.rt.system(), std::move(items), fo));
+    REQUIRE(got.size() == 5);
+    CHECK(got[0].ok());
+    CHECK(got[1].ok());
+    for (int i = 2; i < 5; ++i) {
+      CHECK_FALSE(on_time(got[i]));
+      CHECK(actors::render(got[i].error).find("was not asked") != std::string::npos);
+    }
+    CHECK(asked.load() == 2);
+  }
 }
