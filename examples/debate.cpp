@@ -34,8 +34,9 @@ int main() {
   debate_config cfg;
   for (std::string persona : {"optimist", "realist", "pessimist"}) {
     auto id = actors::agent_id::make("estimator", persona);
+    if (!id) return 1;
     auto agent = actors::spawn_agent(rt, board, {*id, "estimator", {}}, estimator);
-    if (!id || !agent) return 1;
+    if (!agent) return 1;
     cfg.debaters.push_back({*id, *agent, persona});
   }
   // Stop when a majority gives the same number, or after four rounds; then
