@@ -52,6 +52,25 @@ inline std::string human(double v) {
   return buf;
 }
 
+/// One measured figure: samples of repeated runs, reported by their median.
+/// `baseline` is the target when there is one.
+struct figure {
+  std::string case_name;
+  std::string metric;
+  std::string unit;
+  std::optional<double> baseline;
+  std::vector<double> samples;
+
+  double median() const {
+    std::vector<double> s = samples;
+    std::sort(s.begin(), s.end());
+    std::size_t n = s.size();
+    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  }
+  double min() const { return *std::min_element(samples.begin(), samples.end()); }
+  double max() const { return *std::max_element(samples.begin(), samples.end()); }
+};
+
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -50,22 +50,7 @@ struct settings {
 };
 
 /// One reported figure: a metric of a case, sampled once per repetition.
-struct figure {
-  std::string case_name;
-  std::string metric;
-  std::string unit;
-  std::optional<double> baseline;  // the target, when there is one
-  std::vector<double> samples;
-
-  double median() const {
-    std::vector<double> s = samples;
-    std::sort(s.begin(), s.end());
-    std::size_t n = s.size();
-    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-  }
-  double min() const { return *std::min_element(samples.begin(), samples.end()); }
-  double max() const { return *std::max_element(samples.begin(), samples.end()); }
-};
+using agora::bench::figure;
 
 [[noreturn]] void die(const std::string& what) {
   std::cerr << "blackboard_bench: " << what << "\n";

@@ -419,17 +419,9 @@ block_impl::behavior_type block_behavior(block_pointer self, std::shared_ptr<con
   return {
       [self](actors::run_atom, actors::task& t) -> caf::result<actors::outcome> {
         const auto& d = *self->state.def;
-        if (auto v = actors::validate_task(t); !v) {
-          actors::outcome o;
-          o.status = actors::outcome_status::error;
-          o.txn_id = t.txn_id();
-          o.agent = d.spec.id.str();
-          o.dispatches = 1;
-          o.error = actors::to_caf_error(v.error());
-          return o;
-        }
-        const bool nested = t.input.is_object() && t.input.contains("key") && t.input["key"].is_string();
-        std::string id = nested ? t.run_id + "." + t.task_id : t.run_id;
+        if (auto refused = detail::invalid_task_outcome(t, d.spec)) return std::move(*refused);
+        bool nested = false;
+        std::string id = detail::run_id_for(t, nested);
         auto promise = self->make_response_promise<actors::outcome>();
         auto& runs = self->state.runs;
         if (auto it = runs.find(id); it != runs.end()) {

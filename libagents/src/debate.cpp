@@ -238,26 +238,19 @@ class debate_run final : public detail::pattern_run {
 
 bb::result<actors::agent_actor> spawn_debate(caf::actor_system& sys, std::shared_ptr<bb::blackboard> board,
                                              debate_config cfg) {
-  if (!board) return bb::error{bb::errc::invalid_argument, "debate: the blackboard is null"};
   if (cfg.debaters.empty()) return bb::error{bb::errc::invalid_argument, "debate: no debaters"};
   auto all = cfg.debaters;
   if (cfg.judge) all.push_back(*cfg.judge);
-  if (auto s = detail::check_members("debate", all); !s) return std::move(s).take_error();
-  if (auto s = detail::check_run_options("debate", cfg.run); !s) return std::move(s).take_error();
   auto setup = std::make_shared<debate_setup>();
   setup->extract = cfg.extract ? cfg.extract : answer_extractor(default_extractor);
-  detail::pattern_def def;
-  def.name = "debate";
-  def.spec.id = cfg.id.empty() ? *actors::agent_id::make("debate", "orchestrator") : cfg.id;
-  def.spec.role = "debate";
-  def.members = all;
-  def.run = cfg.run;
+  const auto id = cfg.id;
+  const auto run = cfg.run;
   setup->cfg = std::move(cfg);
   std::shared_ptr<const debate_setup> shared = setup;
-  def.start = [shared](const detail::run_info& info) -> std::unique_ptr<detail::pattern_run> {
-    return std::make_unique<debate_run>(shared, info);
-  };
-  return detail::spawn_orchestrator(sys, std::move(board), std::move(def));
+  return detail::spawn_pattern(sys, std::move(board), "debate", id, std::move(all), run,
+                               [shared](const detail::run_info& info) -> std::unique_ptr<detail::pattern_run> {
+                                 return std::make_unique<debate_run>(shared, info);
+                               });
 }
 
 bb::result<actors::agent_actor> spawn_debate(actors::runtime& rt, std::shared_ptr<bb::blackboard> board,

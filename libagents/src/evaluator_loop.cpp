@@ -337,28 +337,21 @@ class evaluator_loop_run final : public detail::pattern_run {
 bb::result<actors::agent_actor> spawn_evaluator_loop(caf::actor_system& sys,
                                                      std::shared_ptr<bb::blackboard> board,
                                                      evaluator_loop_config cfg) {
-  if (!board) return bb::error{bb::errc::invalid_argument, "evaluator_loop: the blackboard is null"};
   if (cfg.evaluators.empty()) return bb::error{bb::errc::invalid_argument, "evaluator_loop: no evaluators"};
   if (cfg.combine != score_combine::mean && cfg.combine != score_combine::min)
     return bb::error{bb::errc::invalid_argument, "evaluator_loop: unknown score_combine"};
   std::vector<member> all{cfg.generator};
   all.insert(all.end(), cfg.evaluators.begin(), cfg.evaluators.end());
-  if (auto s = detail::check_members("evaluator_loop", all); !s) return std::move(s).take_error();
-  if (auto s = detail::check_run_options("evaluator_loop", cfg.run); !s) return std::move(s).take_error();
   auto setup = std::make_shared<loop_setup>();
   setup->extract = cfg.extract ? cfg.extract : answer_extractor(default_extractor);
-  detail::pattern_def def;
-  def.name = "evaluator_loop";
-  def.spec.id = cfg.id.empty() ? *actors::agent_id::make("evaluator_loop", "orchestrator") : cfg.id;
-  def.spec.role = "evaluator_loop";
-  def.members = all;
-  def.run = cfg.run;
+  const auto id = cfg.id;
+  const auto run = cfg.run;
   setup->cfg = std::move(cfg);
   std::shared_ptr<const loop_setup> shared = setup;
-  def.start = [shared](const detail::run_info& info) -> std::unique_ptr<detail::pattern_run> {
-    return std::make_unique<evaluator_loop_run>(shared, info);
-  };
-  return detail::spawn_orchestrator(sys, std::move(board), std::move(def));
+  return detail::spawn_pattern(sys, std::move(board), "evaluator_loop", id, std::move(all), run,
+                               [shared](const detail::run_info& info) -> std::unique_ptr<detail::pattern_run> {
+                                 return std::make_unique<evaluator_loop_run>(shared, info);
+                               });
 }
 
 bb::result<actors::agent_actor> spawn_evaluator_loop(actors::runtime& rt,

@@ -455,18 +455,9 @@ orchestrator_impl::behavior_type orchestrator_behavior(orchestrator_pointer self
   });
   return {
       [self](actors::run_atom, actors::task& t) -> caf::result<actors::outcome> {
-        const auto& d = *self->state.def;
-        if (auto v = actors::validate_task(t); !v) {
-          actors::outcome o;
-          o.status = actors::outcome_status::error;
-          o.txn_id = t.txn_id();
-          o.agent = d.spec.id.str();
-          o.dispatches = 1;
-          o.error = actors::to_caf_error(v.error());
-          return o;
-        }
-        const bool nested = t.input.is_object() && t.input.contains("key") && t.input["key"].is_string();
-        std::string id = nested ? t.run_id + "." + t.task_id : t.run_id;
+        if (auto refused = invalid_task_outcome(t, self->state.def->spec)) return std::move(*refused);
+        bool nested = false;
+        std::string id = run_id_for(t, nested);
         auto promise = self->make_response_promise<actors::outcome>();
         auto it = self->state.runs.find(id);
         if (it != self->state.runs.end()) {
@@ -528,6 +519,46 @@ actors::agent_actor spawn_orchestrator(caf::actor_system& sys, std::shared_ptr<b
   orchestrator_impl handle = sys.spawn(
       orchestrator_behavior, std::make_shared<const pattern_def>(std::move(def)), std::move(board));
   return caf::actor_cast<actors::agent_actor>(handle);
+}
+
+std::string run_id_for(const actors::task& t, bool& nested) {
+  nested = t.input.is_object() && t.input.contains("key") && t.input["key"].is_string();
+  return nested ? t.run_id + "." + t.task_id : t.run_id;
+}
+
+std::optional<actors::outcome> invalid_task_outcome(const actors::task& t, const actors::agent_spec& who) {
+  auto v = actors::validate_task(t);
+  if (v) return std::nullopt;
+  actors::outcome o;
+  o.status = actors::outcome_status::error;
+  o.txn_id = t.txn_id();
+  o.agent = who.id.str();
+  o.dispatches = 1;
+  o.error = actors::to_caf_error(v.error());
+  return o;
+}
+
+actors::agent_id pattern_id(const std::string& name, const actors::agent_id& id) {
+  if (!id.empty()) return id;
+  auto made = actors::agent_id::make(name, "orchestrator");
+  return made ? *made : actors::agent_id{};
+}
+
+bb::result<actors::agent_actor> spawn_pattern(
+    caf::actor_system& sys, std::shared_ptr<bb::blackboard> board, const std::string& name,
+    const actors::agent_id& id, std::vector<member> members, const run_options& run,
+    std::function<std::unique_ptr<pattern_run>(const run_info&)> start) {
+  if (!board) return bb::error{bb::errc::invalid_argument, name + ": the blackboard is null"};
+  if (auto s = check_members(name, members); !s) return std::move(s).take_error();
+  if (auto s = check_run_options(name, run); !s) return std::move(s).take_error();
+  pattern_def def;
+  def.name = name;
+  def.spec.id = pattern_id(name, id);
+  def.spec.role = name;
+  def.members = std::move(members);
+  def.run = run;
+  def.start = std::move(start);
+  return spawn_orchestrator(sys, std::move(board), std::move(def));
 }
 
 std::string step_task_id(std::uint32_t round, std::uint32_t step, const actors::agent_id& who) {

@@ -87,6 +87,27 @@ bb::status check_run_options(const std::string& what, const run_options& opts);
 actors::agent_actor spawn_orchestrator(caf::actor_system& sys, std::shared_ptr<bb::blackboard> board,
                                        pattern_def def);
 
+/// The run a task asks a pattern for: the task's run id, or `<run>.<task>`
+/// when the task comes from a parent pattern (its input has a string
+/// "key"); `nested` says which.
+std::string run_id_for(const actors::task& t, bool& nested);
+
+/// The error outcome a pattern answers a task with that fails
+/// actors::validate_task; nullopt for a valid task.
+std::optional<actors::outcome> invalid_task_outcome(const actors::task& t, const actors::agent_spec& who);
+
+/// `id`, or `<name>/orchestrator` when it is empty.
+actors::agent_id pattern_id(const std::string& name, const actors::agent_id& id);
+
+/// What every spawn_<pattern> does after its own checks: refuses a null
+/// board, bad members (check_members) and an unbounded policy
+/// (check_run_options), then spawns the orchestrator for `name` with
+/// identity pattern_id(name, id). Errors name the pattern.
+bb::result<actors::agent_actor> spawn_pattern(
+    caf::actor_system& sys, std::shared_ptr<bb::blackboard> board, const std::string& name,
+    const actors::agent_id& id, std::vector<member> members, const run_options& run,
+    std::function<std::unique_ptr<pattern_run>(const run_info&)> start);
+
 /// The id of a member's task in a round's step: a single key segment.
 std::string step_task_id(std::uint32_t round, std::uint32_t step, const actors::agent_id& who);
 

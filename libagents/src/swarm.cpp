@@ -481,23 +481,17 @@ bb::result<actors::agent_actor> spawn_swarm(caf::actor_system& sys, std::shared_
                      "of the blind round"};
   auto all = cfg.contributors;
   if (cfg.synthesizer) all.push_back(*cfg.synthesizer);
-  if (auto s = detail::check_members("swarm", all); !s) return std::move(s).take_error();
-  if (auto s = detail::check_run_options("swarm", cfg.run); !s) return std::move(s).take_error();
   auto setup = std::make_shared<swarm_setup>();
   setup->extract = cfg.extract ? cfg.extract : answer_extractor(default_extractor);
-  detail::pattern_def def;
-  def.name = "swarm";
-  def.spec.id = cfg.id.empty() ? *actors::agent_id::make("swarm", "orchestrator") : cfg.id;
-  def.spec.role = "swarm";
-  def.members = all;
-  def.run = cfg.run;
-  setup->author = def.spec.id.str();
+  const auto id = cfg.id;
+  const auto run = cfg.run;
+  setup->author = detail::pattern_id("swarm", id).str();
   setup->cfg = std::move(cfg);
   std::shared_ptr<const swarm_setup> shared = setup;
-  def.start = [shared](const detail::run_info& info) -> std::unique_ptr<detail::pattern_run> {
-    return std::make_unique<swarm_run>(shared, info);
-  };
-  return detail::spawn_orchestrator(sys, std::move(board), std::move(def));
+  return detail::spawn_pattern(sys, std::move(board), "swarm", id, std::move(all), run,
+                               [shared](const detail::run_info& info) -> std::unique_ptr<detail::pattern_run> {
+                                 return std::make_unique<swarm_run>(shared, info);
+                               });
 }
 
 bb::result<actors::agent_actor> spawn_swarm(actors::runtime& rt, std::shared_ptr<bb::blackboard> board,
