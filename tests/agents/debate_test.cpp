@@ -349,3 +349,94 @@ TEST_CASE("debate nests: a debate can be a debater", "[agents][debate]") {
   CHECK(f.at("runs/n1.r1:debate:panel/result")["status"] == "settled");
   CHECK(f.at("runs/n1/answers/1/debate/panel") == "blue");
 }
+
+TEST_CASE("debate stops at its deadline and closes the round at it, without the slow debater",
+          "[agents][debate]") {
+  fixture f;
+  later threads;
+  gate release;
+  auto never = actors::agent_logic::async([&](const actors::task&, bb::scratchpad&, actors::completion done) {
+    threads.run([&, done] {
+      release.wait();
+      done.fail(bb::error{bb::errc::invalid_argument, "too late"});
+    });
+  });
+  debate_config cfg;
+  cfg.debaters.push_back(f.spawn("debater/a", stubborn("x")));
+  cfg.debaters.push_back(f.spawn("debater/slow", never));
+  cfg.run.stop = deadline(300ms) | max_rounds(5);
+  cfg.run.round.timeout = 30s;  // the deadline, not the round timeout, must close the round
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = f.run(*d, "dl", {{"question", "?"}});
+  auto took = std::chrono::steady_clock::now() - t0;
+  release.open();
+  CHECK(r.stopped_by == std::vector<stop_kind>{stop_kind::deadline});
+  CHECK(r.rounds == 1);
+  CHECK(r.reason.find("deadline: ") == 0);
+  CHECK(r.status == run_status::fallback);
+  CHECK(r.answer == "x");
+  CHECK(took < 10s);  // bounded by the deadline, not by the 30 s round timeout
+  CHECK(f.at("runs/dl/round/1")["missing"] == json::array({"debater/slow"}));
+}
+
+namespace {
+
+// Answers `answer` and reports usage, as an LLM agent would.
+actors::agent_logic billed(json answer, std::uint64_t tokens, double cost) {
+  return actors::agent_logic::sync([=](const actors::task& t, bb::scratchpad& sp) -> actors::logic_result {
+    if (auto s = sp.put(t.input["key"].get<std::string>(), answer); !s) return std::move(s).take_error();
+    return json{{"answer", answer}, {"usage", {{"tokens", tokens}, {"cost_usd", cost}}}};
+  });
+}
+
+}  // namespace
+
+TEST_CASE("debate stops when the tokens or the money the debaters report reach the budget",
+          "[agents][debate]") {
+  fixture f;
+  debate_config cfg;
+  cfg.debaters.push_back(f.spawn("debater/a", billed("x", 100, 0.01)));
+  cfg.debaters.push_back(f.spawn("debater/b", billed("y", 100, 0.01)));
+  cfg.debaters.push_back(f.spawn("debater/c", billed("z", 100, 0.01)));
+  SECTION("tokens") {
+    cfg.run.stop = token_budget(500) | max_rounds(10);
+    auto d = spawn_debate(f.rt, f.board, cfg);
+    REQUIRE(d);
+    auto r = f.run(*d, "tb", {{"question", "?"}});
+    CHECK(r.rounds == 2);
+    CHECK(r.tokens == 600);
+    CHECK(r.reason.find("token_budget: 600 tokens used, budget 500") == 0);
+    CHECK(f.at("runs/tb/round/2")["totals"]["tokens"] == 600);
+  }
+  SECTION("money") {
+    cfg.run.stop = cost_budget(0.05) | max_rounds(10);
+    auto d = spawn_debate(f.rt, f.board, cfg);
+    REQUIRE(d);
+    auto r = f.run(*d, "cb", {{"question", "?"}});
+    CHECK(r.rounds == 2);
+    CHECK(r.cost_usd == Approx(0.06));
+    CHECK(r.stopped_by == std::vector<stop_kind>{stop_kind::cost_budget});
+  }
+}
+
+TEST_CASE("debate settles on a plurality when no majority forms", "[agents][debate]") {
+  fixture f;
+  debate_config cfg;
+  cfg.debaters.push_back(f.spawn("debater/a", stubborn("x")));
+  cfg.debaters.push_back(f.spawn("debater/b", stubborn("x")));
+  cfg.debaters.push_back(f.spawn("debater/c", stubborn("y")));
+  cfg.debaters.push_back(f.spawn("debater/d", stubborn("z")));
+  cfg.debaters.push_back(f.spawn("debater/e", stubborn("w")));
+  cfg.run.stop = (consensus(majority) | max_rounds(3)) | (consensus(plurality) & max_rounds(2));
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  auto r = f.run(*d, "pl", {{"question", "?"}});
+  // Round 1: no majority (2 of 5), and plurality alone may not stop before round 2.
+  CHECK(r.rounds == 2);
+  CHECK(r.status == run_status::settled);
+  CHECK(r.answer == "x");
+  CHECK(r.reason ==
+        "consensus (plurality): 2 of 5 agree on 'x' after round 2 and max_rounds: 2 of 2 rounds done");
+}
