@@ -364,7 +364,7 @@ TEST_CASE("debate stops at its deadline and closes the round at it, without the 
   debate_config cfg;
   cfg.debaters.push_back(f.spawn("debater/a", stubborn("x")));
   cfg.debaters.push_back(f.spawn("debater/slow", never));
-  cfg.run.stop = deadline(300ms) | max_rounds(5);
+  cfg.run.stop = deadline(1s) | max_rounds(5);
   cfg.run.round.timeout = 30s;  // the deadline, not the round timeout, must close the round
   auto d = spawn_debate(f.rt, f.board, cfg);
   REQUIRE(d);

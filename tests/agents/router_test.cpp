@@ -167,7 +167,7 @@ TEST_CASE("router: a slow or failing specialist fails the run with its error", "
                                       return bb::error{bb::errc::invalid_argument, "out of order"};
                                     })));
   cfg.choose = [](const actors::task& t) -> bb::result<std::string> { return t.input.at("to").get<std::string>(); };
-  cfg.timeout = 200ms;
+  cfg.timeout = 1s;
   auto r = spawn_router(f.rt, f.board, cfg);
   REQUIRE(r);
 
@@ -182,7 +182,7 @@ TEST_CASE("router: a slow or failing specialist fails the run with its error", "
   REQUIRE(replied2);
   CHECK_FALSE(timed_out.ok());
   CHECK(timed_out.error == actors::errc::timeout);
-  CHECK(timed_out.result["reason"] == "router: specialist expert/slow gave no answer within 200 ms");
+  CHECK(timed_out.result["reason"] == "router: specialist expert/slow gave no answer within 1000 ms");
 
   const std::string late_key = "runs/e2/late/forward/expert/slow";
   auto w = f.board->watch(late_key, 0);
@@ -208,13 +208,13 @@ TEST_CASE("router: a slow choosing agent fails the run on its timeout", "[agents
                                  done.fail(bb::error{bb::errc::invalid_argument, "too late anyway"});
                                });
                              }));
-  cfg.choose_timeout = 150ms;
+  cfg.choose_timeout = 1s;
   auto r = spawn_router(f.rt, f.board, cfg);
   REQUIRE(r);
   auto res = f.run(*r, "c1", {{"topic", "?"}});
   release.open();
   CHECK(res.status == run_status::failed);
-  CHECK(res.reason == "router: the choosing agent router/slow gave no answer within 150 ms");
+  CHECK(res.reason == "router: the choosing agent router/slow gave no answer within 1000 ms");
   CHECK(f.at("runs/c1/route").is_null());
 }
 
