@@ -32,4 +32,5 @@
 #include "agora/agents/policy.hpp"
 #include "agora/agents/router.hpp"
 #include "agora/agents/run.hpp"
+#include "agora/agents/sse.hpp"
 #include "agora/agents/swarm.hpp"
