@@ -34,3 +34,4 @@
 #include "agora/agents/run.hpp"
 #include "agora/agents/sse.hpp"
 #include "agora/agents/swarm.hpp"
+#include "agora/agents/usage.hpp"
