@@ -28,6 +28,7 @@
 #include "agora/agents/delegator.hpp"
 #include "agora/agents/evaluator_loop.hpp"
 #include "agora/agents/fan_out.hpp"
+#include "agora/agents/llm_error.hpp"
 #include "agora/agents/pipeline.hpp"
 #include "agora/agents/policy.hpp"
 #include "agora/agents/router.hpp"
