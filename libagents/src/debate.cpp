@@ -145,23 +145,14 @@ class debate_run final : public detail::pattern_run {
 
   void gathered(std::uint32_t, std::uint32_t step, const std::vector<std::pair<member, json>>& asked,
                 const std::vector<actors::outcome>& got) override {
-    for (std::size_t i = 0; i < got.size(); ++i) {
-      const auto& o = got[i];
-      const std::string who = asked[i].first.id.str();
-      if (!on_time(o)) {
-        missing_.push_back(who);
-        continue;
-      }
-      json answer = detail::answer_of(o);
-      if (!o.ok() || answer.is_null()) {
-        failed_[who] = o.ok() ? std::string("returned no answer") : actors::render(o.error);
-        continue;
-      }
-      if (step == 0)
-        answers_[who] = std::move(answer);
-      else
-        judged_ = std::move(answer);
-    }
+    detail::sort_outcomes(asked, got, missing_, failed_, "returned no answer",
+                          [&](const std::string& who, const actors::outcome&, json answer) {
+                            if (step == 0)
+                              answers_[who] = std::move(answer);
+                            else
+                              judged_ = std::move(answer);
+                            return std::string();
+                          });
   }
 
   detail::round_close close(std::uint32_t round) override {

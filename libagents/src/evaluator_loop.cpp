@@ -207,31 +207,17 @@ class evaluator_loop_run final : public detail::pattern_run {
 
   void gathered(std::uint32_t, std::uint32_t step, const std::vector<std::pair<member, json>>& asked,
                 const std::vector<actors::outcome>& got) override {
-    for (std::size_t i = 0; i < got.size(); ++i) {
-      const auto& o = got[i];
-      const std::string who = asked[i].first.id.str();
-      if (!on_time(o)) {
-        missing_.push_back(who);
-        continue;
-      }
-      if (!o.ok()) {
-        failed_[who] = actors::render(o.error);
-        continue;
-      }
-      if (step == 0) {
-        json candidate = detail::answer_of(o);
-        if (candidate.is_null())
-          failed_[who] = "returned no candidate";
-        else
-          candidate_ = std::move(candidate);
-        continue;
-      }
-      auto verdict = evaluation_of(o);
-      if (!verdict)
-        failed_[who] = bb::to_string(verdict.error());
-      else
-        evaluations_[who] = std::move(*verdict);
-    }
+    detail::sort_outcomes(asked, got, missing_, failed_, step == 0 ? "returned no candidate" : nullptr,
+                          [&](const std::string& who, const actors::outcome& o, json answer) {
+                            if (step == 0) {
+                              candidate_ = std::move(answer);
+                              return std::string();
+                            }
+                            auto verdict = evaluation_of(o);
+                            if (!verdict) return bb::to_string(verdict.error());
+                            evaluations_[who] = std::move(*verdict);
+                            return std::string();
+                          });
   }
 
   detail::round_close close(std::uint32_t round) override {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 #include <caf/fwd.hpp>
 
 #include "agora/actors/agent.hpp"
+#include "agora/actors/errors.hpp"
 #include "agora/agents/fan_out.hpp"
 #include "agora/agents/policy.hpp"
 #include "agora/agents/run.hpp"
@@ -116,5 +118,36 @@ std::pair<std::uint64_t, double> usage_of(const actors::outcome& o);
 
 /// The contribution in an outcome's result ({"answer": ...}); null when none.
 json answer_of(const actors::outcome& o);
+
+/// Sorts a step's outcomes the way every pattern does: a member with no
+/// answer in time goes to `missing`; one that failed goes to `failed` with
+/// the rendered error, and so does one whose result has no answer when
+/// `no_answer` names that failure (nullptr: an answer is not required);
+/// every other is passed to `take(who, outcome, answer)`, which returns an
+/// error text to count it as failed after all, or "" to accept it.
+template <class Take>
+void sort_outcomes(const std::vector<std::pair<member, json>>& asked,
+                   const std::vector<actors::outcome>& got, std::vector<std::string>& missing,
+                   std::map<std::string, std::string>& failed, const char* no_answer, Take take) {
+  for (std::size_t i = 0; i < got.size() && i < asked.size(); ++i) {
+    const auto& o = got[i];
+    const std::string who = asked[i].first.id.str();
+    if (!on_time(o)) {
+      missing.push_back(who);
+      continue;
+    }
+    if (!o.ok()) {
+      failed[who] = actors::render(o.error);
+      continue;
+    }
+    json answer = answer_of(o);
+    if (no_answer && answer.is_null()) {
+      failed[who] = no_answer;
+      continue;
+    }
+    std::string why = take(who, o, std::move(answer));
+    if (!why.empty()) failed[who] = std::move(why);
+  }
+}
 
 }  // namespace agora::detail

@@ -292,28 +292,18 @@ class swarm_run final : public detail::pattern_run {
   void gathered(std::uint32_t, std::uint32_t, const std::vector<std::pair<member, json>>& asked,
                 const std::vector<actors::outcome>& got) override {
     const auto& cfg = setup_->cfg;
-    for (std::size_t i = 0; i < got.size(); ++i) {
-      const auto& o = got[i];
-      const std::string who = asked[i].first.id.str();
-      const bool synth = cfg.synthesizer && asked[i].first.id == cfg.synthesizer->id;
-      if (!on_time(o)) {
-        missing_.push_back(who);
-        continue;
-      }
-      json answer = detail::answer_of(o);
-      if (!o.ok() || answer.is_null()) {
-        failed_[who] = o.ok() ? std::string("returned no answer") : actors::render(o.error);
-        continue;
-      }
-      if (synth) {
-        merged_ = std::move(answer);
-        if (o.result.is_object())
-          if (auto sc = o.result.find("score"); sc != o.result.end() && sc->is_number())
-            synth_score_ = sc->get<double>();
-      } else {
-        contributions_[who] = std::move(answer);
-      }
-    }
+    detail::sort_outcomes(asked, got, missing_, failed_, "returned no answer",
+                          [&](const std::string& who, const actors::outcome& o, json answer) {
+                            if (cfg.synthesizer && who == cfg.synthesizer->id.str()) {
+                              merged_ = std::move(answer);
+                              if (o.result.is_object())
+                                if (auto sc = o.result.find("score"); sc != o.result.end() && sc->is_number())
+                                  synth_score_ = sc->get<double>();
+                            } else {
+                              contributions_[who] = std::move(answer);
+                            }
+                            return std::string();
+                          });
   }
 
   detail::round_close close(std::uint32_t round) override {
