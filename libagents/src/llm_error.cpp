@@ -20,6 +20,10 @@ const char* to_string(llm_errc c) noexcept {
     case llm_errc::timeout: return "timeout";
     case llm_errc::transport: return "transport";
     case llm_errc::invalid_reply: return "invalid_reply";
+    case llm_errc::cancelled: return "cancelled";
+    case llm_errc::budget_exhausted: return "budget_exhausted";
+    case llm_errc::circuit_open: return "circuit_open";
+    case llm_errc::invalid_request: return "invalid_request";
   }
   return "unknown";
 }

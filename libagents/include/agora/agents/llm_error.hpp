@@ -40,6 +40,10 @@ enum class llm_errc : std::uint8_t {
   timeout,           ///< 408, or the connect/total timeout passed
   transport,         ///< no HTTP reply: DNS, connection refused or reset, TLS
   invalid_reply,     ///< a reply that is not what the API promises
+  cancelled,         ///< the caller cancelled the call (call_handle::cancel)
+  budget_exhausted,  ///< the call would overrun its budget; nothing was sent
+  circuit_open,      ///< the endpoint failed too often lately; nothing was sent
+  invalid_request,   ///< the request cannot be sent as it is (no API key, bad model); nothing was sent
 };
 
 /// "rate_limited", "quota", ...
