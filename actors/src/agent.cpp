@@ -175,6 +175,10 @@ bool completion::operator()(logic_result r) const {
   return ref_->core->complete(caf::error{}, std::move(*r));
 }
 
+bool completion::fail(bb::error e, nlohmann::json result) const {
+  return ref_->core->complete(to_caf_error(e), std::move(result));
+}
+
 namespace detail {
 
 bool call_async_logic(const agent_logic::async_fn& logic,
@@ -442,7 +446,11 @@ void find_commit(const bb::blackboard& board, const std::string& txn_id, outcome
 /// is over (returns its outcome, not yet finished()).
 std::optional<outcome> after_logic(const agent_setup& s, task_run& r, caf::error failure,
                                    nlohmann::json value, bb::scratchpad&& pad) {
-  if (failure) return failed(outcome_status::error, std::move(failure));
+  if (failure) {
+    outcome o = failed(outcome_status::error, std::move(failure));
+    o.result = std::move(value);  // completion::fail(error, result): e.g. usage spent
+    return o;
+  }
   if (past(r.deadline)) return failed(outcome_status::deadline_exceeded, deadline_error(*r.t));
   bb::promote_options po;
   po.txn_id = r.txn_id;

@@ -259,6 +259,40 @@ void step_gathered(orchestrator_pointer self, const std::string& run_id, std::ui
   next_step(self, ctx);
 }
 
+// What is left of the run's budgets, for every task of the next step:
+// `{"tokens_left": n, "cost_usd_left": x}` (only the kinds there are), or
+// null. Limits come from the stop policy (token_budget, cost_budget) and,
+// for a nested run, from the budget its own task carried (what the parent
+// had left, minus what this run has spent since); the smaller wins. An LLM
+// agent refuses calls that do not fit (llm_agent.hpp), so a budget stops
+// calls inside a round, not only between rounds.
+json budget_left(const pattern_def& def, const run_ctx& ctx) {
+  std::optional<std::uint64_t> tokens;
+  std::optional<double> usd;
+  if (auto n = def.run.stop.token_limit()) tokens = *n > ctx.state.tokens ? *n - ctx.state.tokens : 0;
+  if (auto x = def.run.stop.cost_limit()) usd = std::max(0.0, *x - ctx.state.cost_usd);
+  const json& in = ctx.request.input;
+  auto given = in.is_object() ? in.find("budget") : in.end();
+  if (in.is_object() && given != in.end() && given->is_object()) {
+    auto t = given->find("tokens_left");
+    if (t != given->end() && t->is_number_unsigned()) {
+      auto n = t->get<std::uint64_t>();
+      std::uint64_t left = n > ctx.state.tokens ? n - ctx.state.tokens : 0;
+      tokens = tokens ? std::min(*tokens, left) : left;
+    }
+    auto c = given->find("cost_usd_left");
+    if (c != given->end() && c->is_number()) {
+      double left = std::max(0.0, c->get<double>() - ctx.state.cost_usd);
+      usd = usd ? std::min(*usd, left) : left;
+    }
+  }
+  if (!tokens && !usd) return json();
+  json b = json::object();
+  if (tokens) b["tokens_left"] = *tokens;
+  if (usd) b["cost_usd_left"] = *usd;
+  return b;
+}
+
 void next_step(orchestrator_pointer self, run_ctx& ctx) {
   const auto& def = *self->state.def;
   auto& board = *self->state.board;
@@ -277,12 +311,14 @@ void next_step(orchestrator_pointer self, run_ctx& ctx) {
   std::vector<fan_out_item> items;
   std::size_t reused_ok = 0;
   auto snap = board.snapshot();
+  const json budget = budget_left(def, ctx);
   for (std::size_t i = 0; i < ctx.asked.size(); ++i) {
     auto& [m, input] = ctx.asked[i];
     if (!input.is_object()) input = json::object();
     input["pattern"] = def.name;
     input["run"] = ctx.id;
     input["round"] = ctx.round;
+    if (!budget.is_null()) input["budget"] = budget;
     if (!input.contains("key"))
       input["key"] = ctx.step == 0 ? run_keys::answer(ctx.id, ctx.round, m.id)
                                    : run_keys::answers(ctx.id, ctx.round) + "/s" +

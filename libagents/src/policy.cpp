@@ -58,6 +58,8 @@ struct policy::node {
   virtual bool bounded() const noexcept = 0;
   virtual std::string describe() const = 0;
   virtual std::optional<std::chrono::milliseconds> time_limit() const { return std::nullopt; }
+  virtual std::optional<std::uint64_t> token_limit() const { return std::nullopt; }
+  virtual std::optional<double> cost_limit() const { return std::nullopt; }
 };
 
 namespace {
@@ -101,6 +103,7 @@ struct token_budget_node final : policy::node {
   }
   bool bounded() const noexcept override { return false; }
   std::string describe() const override { return "token_budget(" + std::to_string(n) + ")"; }
+  std::optional<std::uint64_t> token_limit() const override { return n; }
 };
 
 struct cost_budget_node final : policy::node {
@@ -113,6 +116,7 @@ struct cost_budget_node final : policy::node {
   }
   bool bounded() const noexcept override { return false; }
   std::string describe() const override { return "cost_budget(" + fmt_double(usd) + ")"; }
+  std::optional<double> cost_limit() const override { return usd; }
 };
 
 struct consensus_node final : policy::node {
@@ -212,6 +216,13 @@ decision merge(decision a, decision b, const char* joiner) {
   return a;
 }
 
+// The smaller of two optional limits (either may be missing).
+template <class T>
+std::optional<T> smaller(std::optional<T> x, std::optional<T> y) {
+  if (x && y) return std::min(*x, *y);
+  return x ? x : y;
+}
+
 struct any_node final : policy::node {  // a | b
   node_ptr a, b;
   any_node(node_ptr x, node_ptr y) : a(std::move(x)), b(std::move(y)) {}
@@ -227,6 +238,8 @@ struct any_node final : policy::node {  // a | b
     if (x && y) return std::min(*x, *y);
     return x ? x : y;
   }
+  std::optional<std::uint64_t> token_limit() const override { return smaller(a->token_limit(), b->token_limit()); }
+  std::optional<double> cost_limit() const override { return smaller(a->cost_limit(), b->cost_limit()); }
   std::string describe() const override { return a->describe() + " | " + b->describe(); }
 };
 
@@ -246,6 +259,8 @@ struct all_node final : policy::node {  // a & b
     if (x && y) return std::max(*x, *y);
     return std::nullopt;
   }
+  std::optional<std::uint64_t> token_limit() const override { return smaller(a->token_limit(), b->token_limit()); }
+  std::optional<double> cost_limit() const override { return smaller(a->cost_limit(), b->cost_limit()); }
   std::string describe() const override {
     // `&` binds tighter than `|` in C++: parenthesize an `|` operand.
     auto wrap = [](const node_ptr& n) {
@@ -270,6 +285,12 @@ bool policy::bounded() const noexcept { return root_ && root_->bounded(); }
 std::optional<std::chrono::milliseconds> policy::time_limit() const {
   return root_ ? root_->time_limit() : std::nullopt;
 }
+
+std::optional<std::uint64_t> policy::token_limit() const {
+  return root_ ? root_->token_limit() : std::nullopt;
+}
+
+std::optional<double> policy::cost_limit() const { return root_ ? root_->cost_limit() : std::nullopt; }
 
 std::string policy::describe() const { return root_ ? root_->describe() : "(none)"; }
 

@@ -315,6 +315,12 @@ class completion {
   /// Shorthands.
   bool ok(nlohmann::json result = nullptr) const { return (*this)(logic_result(std::move(result))); }
   bool fail(bb::error e) const { return (*this)(logic_result(std::move(e))); }
+  /// The logic's error, with a result JSON for the outcome all the same:
+  /// what a failed task still has to report, e.g. the tokens its model calls
+  /// spent before it failed (patterns add a result's "usage" to the run's
+  /// totals whatever the status). Local agents only: a remote agent's failed
+  /// outcome carries no result.
+  bool fail(bb::error e, nlohmann::json result) const;
 
  private:
   std::shared_ptr<detail::completion_ref> ref_;

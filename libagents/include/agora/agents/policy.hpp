@@ -176,6 +176,15 @@ class policy {
   /// the later of two on both sides of `&`. Patterns close a round early
   /// when this falls inside it.
   std::optional<std::chrono::milliseconds> time_limit() const;
+  /// The token budget of the policy, if it has one: the smallest
+  /// token_budget(n) anywhere in the tree (on either side of `|` or `&`).
+  /// Patterns pass what is left of it to every member's task as
+  /// `"budget": {"tokens_left": ...}`, so a member that calls a model stops
+  /// calling when the run's budget is spent (llm_agent.hpp), not only after
+  /// the round.
+  std::optional<std::uint64_t> token_limit() const;
+  /// The same for cost_budget(usd): `"budget": {"cost_usd_left": ...}`.
+  std::optional<double> cost_limit() const;
   bool empty() const noexcept { return !root_; }
   /// The policy as written: "consensus(majority) | max_rounds(5)".
   std::string describe() const;

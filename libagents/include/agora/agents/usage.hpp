@@ -57,9 +57,11 @@ struct usage {
   static bb::result<usage> from_openai(const nlohmann::json& j);
   /// From an Anthropic Messages `usage` object (`input_tokens`,
   /// `output_tokens`, optional `cache_read_input_tokens`,
-  /// `cache_creation_input_tokens`). A streamed message reports input in
-  /// message_start and output in message_delta: parse each and add them.
-  /// Missing `input_tokens` or `output_tokens` count as 0 (message_delta
+  /// `cache_creation_input_tokens`). A streamed message reports usage in
+  /// message_start and again in message_delta, whose counts are cumulative
+  /// (message_start's output_tokens is a placeholder): overlay the delta's
+  /// fields on the start's before parsing, do not add the two (the stream
+  /// assembler in wire.hpp does this). Missing `input_tokens` or `output_tokens` count as 0 (message_delta
   /// carries only the output); a field that is present but not a
   /// non-negative integer fails with bb::errc::invalid_argument naming it.
   static bb::result<usage> from_anthropic(const nlohmann::json& j);

@@ -60,7 +60,13 @@ llm_result parse_reply(wire_format f, std::string_view body, const llm_request& 
 
 /// Rebuilds one reply from the events of a stream: text deltas joined, tool
 /// calls from their fragments (by index), usage from the final chunk when
-/// the server sends one (else estimated, usage_reported = false).
+/// the server sends one (else estimated, usage_reported = false). The result
+/// equals parse_reply's for the same reply sent whole: Anthropic tool-call
+/// arguments are the input re-serialized as compact JSON either way (kept as
+/// sent when the fragments do not join to valid JSON), and Anthropic's
+/// message_delta usage replaces message_start's field by field (its counts
+/// are cumulative). In Anthropic schema mode on_delta also sees the forced
+/// tool's JSON fragments, since that JSON becomes `content`.
 class stream_assembler {
  public:
   /// `req` as for parse_reply.
