@@ -10,7 +10,7 @@
 /// auto h = client.call(std::move(req), [](agora::llm_result r) {
 ///   if (!r) { log(r.error().message); return; }         // typed: r.error().code
 ///   use(r->content, r->tokens, r->cost_usd);
-/// }, {.agent = "critic-1"});                               // whom the usage is attributed to
+/// }, {"critic-1", nullptr, nullptr});                      // call_options: agent, budget, on_delta
 /// h.cancel();                                              // done() then gets llm_errc::cancelled
 /// ```
 ///
