@@ -49,10 +49,11 @@ case "$cmd" in
     ;;
   bench)
     cmake -S . -B "$build-release" -DCMAKE_BUILD_TYPE=Release -DAGORA_BUILD_TESTS=OFF >/dev/null
-    cmake --build "$build-release" -j "$jobs" --target blackboard_bench actor_bench patterns_bench
+    cmake --build "$build-release" -j "$jobs" --target blackboard_bench actor_bench patterns_bench llm_bench
     "$build-release/benchmarks/blackboard_bench" "${@:2}"
     "$build-release/benchmarks/actor_bench" "${@:2}"
     "$build-release/benchmarks/patterns_bench" "${@:2}"
+    "$build-release/benchmarks/llm_bench" "${@:2}"
     ;;
   *)
     echo "usage: ./build.sh demo|test|bench" >&2

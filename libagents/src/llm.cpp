@@ -92,8 +92,8 @@ std::uint64_t estimate_prompt_tokens(const llm_request& req) {
     for (const auto& c : m.tool_calls) n += estimate_tokens(c.name) + estimate_tokens(c.arguments);
   }
   for (const auto& t : req.tools)
-    n += estimate_tokens(t.name) + estimate_tokens(t.description) + estimate_tokens(t.parameters.dump());
-  if (req.response_schema) n += estimate_tokens(req.response_schema->dump());
+    n += estimate_tokens(t.name) + estimate_tokens(t.description) + estimate_tokens(t.parameters.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  if (req.response_schema) n += estimate_tokens(req.response_schema->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   return n;
 }
 
