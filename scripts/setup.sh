@@ -4,6 +4,8 @@
 #
 #   scripts/setup.sh            # install missing packages
 #   scripts/setup.sh --check    # only list what is missing (exit 1 if any)
+#   scripts/setup.sh --bench [--check]
+#                               # also the benchmarks' peers (etcd, Redis)
 set -euo pipefail
 
 packages=(
@@ -15,7 +17,19 @@ packages=(
   libcurl4-openssl-dev
   libspdlog-dev
   catch2              # Catch2 v2
+  clang               # fuzz/run.sh builds the libFuzzer targets with clang
+  libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes
+  libsqlite3-dev      # the durable blackboard's log (blackboard::open)
+  sqlite3             # the sqlite3 shell, to inspect a durable log (docs/durability.md)
 )
+
+# Opt-in, not needed to build or test: the servers durable_bench compares
+# against (it starts its own on loopback ports; Debian may also start the
+# system services on 2379 and 6379, which the bench does not use).
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(etcd-server redis-server)
+  shift
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -7,6 +7,19 @@ namespace agora::bb {
 blackboard::blackboard(blackboard_options options)
     : store_(std::make_shared<detail::store>(options)) {}
 
+result<std::shared_ptr<blackboard>> blackboard::open(const durability& d,
+                                                     blackboard_options options) {
+  auto s = detail::store::open_durable(d, options);
+  if (!s) return std::move(s).take_error();
+  auto b = std::make_shared<blackboard>(options);
+  b->store_ = std::move(*s);
+  return b;
+}
+
+bool blackboard::durable() const noexcept { return store_->durable(); }
+
+std::optional<error> blackboard::write_failure() const { return store_->write_failure(); }
+
 blackboard::~blackboard() {
   if (store_) store_->close();
 }

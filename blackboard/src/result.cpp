@@ -18,6 +18,8 @@ const char* to_string(errc code) noexcept {
     case errc::contract_violation: return "contract_violation";
     case errc::duplicate_txn: return "duplicate_txn";
     case errc::watch_closed: return "watch_closed";
+    case errc::io_error: return "io_error";
+    case errc::corrupt: return "corrupt";
   }
   return "unknown_error";
 }

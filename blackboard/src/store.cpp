@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "durable_log.hpp"
 #include "json_util.hpp"
 
 namespace agora::bb::detail {
@@ -12,20 +13,6 @@ namespace {
 std::int64_t now_us() {
   using namespace std::chrono;
   return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-std::size_t hash_combine(std::size_t seed, std::size_t v) noexcept {
-  return seed ^ (v + 0x9e3779b97f4a7c15ULL + (seed << 6) + (seed >> 2));
-}
-
-std::size_t content_hash(const promotion& p) {
-  std::size_t h = std::hash<std::string>{}(p.author);
-  for (const auto& op : p.ops) {
-    h = hash_combine(h, static_cast<std::size_t>(op.kind));
-    h = hash_combine(h, std::hash<std::string>{}(op.key));
-    h = hash_combine(h, std::hash<json>{}(op.value));
-  }
-  return h;
 }
 
 status validate_author(std::string_view author, const limits& lim) {
@@ -194,6 +181,65 @@ store::store(blackboard_options opts) : opts_(opts) {
   if (opts_.watch_buffer == 0) opts_.watch_buffer = 1;
 }
 
+store::~store() {
+  if (durable_) durable_->stop();
+}
+
+result<std::shared_ptr<store>> store::open_durable(const durability& d, blackboard_options opts) {
+  auto s = std::make_shared<store>(opts);
+  auto log = durable_log::open(d, *s);
+  if (!log) return std::move(log).take_error();
+  s->durable_ = std::move(*log);
+  s->durable_->start();
+  return s;
+}
+
+std::optional<error> store::write_failure() const {
+  return durable_ ? durable_->failure() : std::nullopt;
+}
+
+void store::restore_version(version_ptr v) {
+  key_record* kr = table_.find(v->key, key_hash(v->key));
+  if (!kr) {
+    auto fresh = std::make_unique<key_record>(v->key);
+    kr = fresh.get();
+    index_.emplace(kr->key(), std::move(fresh));
+    table_.insert(kr);
+  }
+  kr->push(std::move(v));
+}
+
+void store::restore_record(record_ptr rec, std::vector<version_ptr> versions) {
+  for (auto& v : versions) restore_version(std::move(v));
+  if (history_.empty()) hist_base_ = rec->revision;
+  history_.push_back(std::move(rec));
+}
+
+void store::restore_idempotency(std::string txn_id, std::uint64_t revision, std::uint64_t hash,
+                                std::size_t changes) {
+  idem_.emplace(std::move(txn_id), idem_record{revision, hash, changes, 0});
+}
+
+void store::finish_restore(std::uint64_t head, std::uint64_t compact_rev) {
+  if (history_.empty()) hist_base_ = head + 1;
+  head_ = head;
+  rev_.store(head, std::memory_order_release);
+  compact_rev_.store(compact_rev, std::memory_order_release);
+}
+
+void store::publish(const std::vector<commit_item>& group) {
+  std::vector<std::shared_ptr<watcher>> wake;
+  {
+    std::lock_guard commit(commit_mu_);
+    for (const auto& item : group) {
+      if (!item.rec) continue;
+      rev_.store(item.rec->revision, std::memory_order_release);
+      feed_watchers(item.rec, wake);
+    }
+  }
+  wake_watchers(wake);
+}
+
 const key_record* store::find(std::string_view key) const noexcept {
   return table_.find(key, key_hash(key));
 }
@@ -269,16 +315,23 @@ result<commit_result> store::promote(
   if (!trusted)
     if (auto s = validate_untrusted(p); !s) return s.error();
   const bool serializable = opts.isolation != isolation::blind;
-  const std::size_t hash = opts.txn_id.empty() ? 0 : content_hash(p);
+  const std::uint64_t hash = opts.txn_id.empty() ? 0 : stable_content_hash(p);
 
   std::unique_lock commit(commit_mu_);
   if (closed_.load(std::memory_order_relaxed))
     return error{errc::watch_closed, "the blackboard is closed"};
-  const std::uint64_t cur = rev_.load(std::memory_order_relaxed);
-  if (p.base_revision > cur)
+  // A durable store that failed to write refuses before anything else, so a
+  // retry never gets a "replayed" revision that is not durable.
+  if (durable_ && durable_->failed()) return *durable_->failure();
+  const std::uint64_t visible = rev_.load(std::memory_order_relaxed);
+  // In memory the newest revision is the visible one; a durable store may
+  // have assigned revisions that are not durable (visible) yet.
+  const std::uint64_t cur = durable_ ? head_ : visible;
+  if (p.base_revision > visible)
     return error{errc::future_revision, "promotion's base revision " +
                                             std::to_string(p.base_revision) +
-                                            " is after the latest revision " + std::to_string(cur)};
+                                            " is after the latest revision " +
+                                            std::to_string(visible)};
 
   // Step 1: idempotency.
   if (!opts.txn_id.empty()) {
@@ -288,7 +341,14 @@ result<commit_result> store::promote(
                      "transaction id " + quote_for_message(opts.txn_id) +
                          " was committed at revision " + std::to_string(it->second.revision) +
                          " with different content"};
-      return commit_result{it->second.revision, opts.txn_id, true, it->second.changes};
+      commit_result replay{it->second.revision, opts.txn_id, true, it->second.changes};
+      if (durable_ && it->second.seq != 0 && !durable_->acked(it->second.seq)) {
+        // The original is still on its way to the disk: answer when it is there.
+        const std::uint64_t seq = it->second.seq;
+        commit.unlock();
+        if (auto s = durable_->wait(seq); !s) return std::move(s).take_error();
+      }
+      return replay;
     }
   }
 
@@ -492,7 +552,8 @@ result<commit_result> store::promote(
     }
   }
   if (versions.empty()) {
-    if (!opts.txn_id.empty()) idem_.emplace(opts.txn_id, idem_record{cur, hash, 0});
+    if (durable_) return promote_nothing_durable(commit, cur, hash, opts);
+    if (!opts.txn_id.empty()) idem_.emplace(opts.txn_id, idem_record{cur, hash, 0, 0});
     return commit_result{cur, opts.txn_id, false, 0};
   }
   if (!opts.txn_id.empty()) idem_.reserve(idem_.size() + 1);
@@ -513,14 +574,25 @@ result<commit_result> store::promote(
     }
     if (history_.empty()) hist_base_ = next;
     history_.push_back(rec);
-    rev_.store(next, std::memory_order_release);
+    if (durable_) head_ = next;  // visible once durable: store::publish
+    else rev_.store(next, std::memory_order_release);
   }
+  if (durable_) return promote_durable_tail(commit, std::move(rec), hash);
   if (!opts.txn_id.empty())
-    idem_.emplace(opts.txn_id, idem_record{next, hash, rec->changes.size()});
+    idem_.emplace(opts.txn_id, idem_record{next, hash, rec->changes.size(), 0});
 
-  // Hand the record to live watchers; a full buffer sends its watcher back
-  // to history.
   std::vector<std::shared_ptr<watcher>> wake;
+  feed_watchers(rec, wake);
+  if (opts_.retain_revisions && next - compact_revision() >= 2 * opts_.retain_revisions)
+    compact_locked(next - opts_.retain_revisions);
+  commit.unlock();
+  wake_watchers(wake);
+  return commit_result{next, opts.txn_id, false, rec->changes.size()};
+}
+
+// Hands the record to live watchers; a full buffer sends its watcher back
+// to history. Needs commit_mu_ held.
+void store::feed_watchers(const record_ptr& rec, std::vector<std::shared_ptr<watcher>>& wake) {
   for (const auto& w : watchers_) {
     if (!touches(*rec, w->prefix)) continue;
     std::lock_guard wl(w->mu);
@@ -531,12 +603,12 @@ result<commit_result> store::promote(
       continue;
     }
     w->queue.push_back(rec);
-    w->fetch_from = next + 1;
+    w->fetch_from = rec->revision + 1;
     if (w->queue.size() == 1) wake.push_back(w);
   }
-  if (opts_.retain_revisions && next - compact_revision() >= 2 * opts_.retain_revisions)
-    compact_locked(next - opts_.retain_revisions);
-  commit.unlock();
+}
+
+void store::wake_watchers(const std::vector<std::shared_ptr<watcher>>& wake) {
   for (const auto& w : wake) {
     std::function<void()> fn;
     {
@@ -546,18 +618,75 @@ result<commit_result> store::promote(
     }
     if (fn) fn();
   }
-  return commit_result{next, opts.txn_id, false, rec->changes.size()};
+}
+
+result<commit_result> store::promote_durable_tail(std::unique_lock<std::mutex>& commit,
+                                                  record_ptr rec, std::uint64_t hash) {
+  commit_item item;
+  item.rec = rec;
+  item.txn_id = rec->txn_id;
+  item.idem_revision = rec->revision;
+  item.hash = hash;
+  item.changes = rec->changes.size();
+  const std::uint64_t seq = durable_->enqueue(std::move(item));
+  if (!rec->txn_id.empty())
+    idem_.emplace(rec->txn_id, idem_record{rec->revision, hash, rec->changes.size(), seq});
+  commit.unlock();
+  if (auto s = durable_->wait(seq); !s) return std::move(s).take_error();
+  return commit_result{rec->revision, rec->txn_id, false, rec->changes.size()};
+}
+
+result<commit_result> store::promote_nothing_durable(std::unique_lock<std::mutex>& commit,
+                                                     std::uint64_t cur, std::uint64_t hash,
+                                                     const promote_options& opts) {
+  // Nothing to log, but the answer (revision `cur`) may name revisions that
+  // are not durable yet, and an idempotency record must survive a restart:
+  // queue an item that waits for everything before it.
+  if (opts.txn_id.empty() && cur == rev_.load(std::memory_order_relaxed))
+    return commit_result{cur, opts.txn_id, false, 0};
+  commit_item item;
+  item.txn_id = opts.txn_id;
+  item.idem_revision = cur;
+  item.hash = hash;
+  const std::uint64_t seq = durable_->enqueue(std::move(item));
+  if (!opts.txn_id.empty()) idem_.emplace(opts.txn_id, idem_record{cur, hash, 0, seq});
+  commit.unlock();
+  if (auto s = durable_->wait(seq); !s) return std::move(s).take_error();
+  return commit_result{cur, opts.txn_id, false, 0};
 }
 
 status store::compact(std::uint64_t rev) {
-  std::lock_guard commit(commit_mu_);
+  std::unique_lock commit(commit_mu_);
   const std::uint64_t cur = rev_.load(std::memory_order_relaxed);
   if (rev > cur)
     return error{errc::future_revision, "cannot compact to revision " + std::to_string(rev) +
                                             ": the latest revision is " + std::to_string(cur)};
   if (rev <= compact_rev_.load(std::memory_order_relaxed)) return {};
-  compact_locked(rev);
-  return {};
+  if (!durable_) {
+    compact_locked(rev);
+    return {};
+  }
+  // On disk first, in the committer's order; the committer then compacts
+  // the memory (compact_published).
+  if (durable_->failed()) return *durable_->failure();
+  commit_item item;
+  item.what = commit_item::kind::compaction;
+  item.compact_to = rev;
+  const std::uint64_t seq = durable_->enqueue(std::move(item));
+  commit.unlock();
+  return durable_->wait(seq);
+}
+
+void store::compact_published(std::uint64_t rev) {
+  std::lock_guard commit(commit_mu_);
+  if (rev > compact_rev_.load(std::memory_order_relaxed)) compact_locked(rev);
+}
+
+std::uint64_t store::retention_due() const noexcept {
+  const std::uint64_t r = opts_.retain_revisions;
+  const std::uint64_t cur = rev_.load(std::memory_order_acquire);
+  if (r && cur - compact_revision() >= 2 * r) return cur - r;
+  return 0;
 }
 
 void store::compact_locked(std::uint64_t rev) {
@@ -659,6 +788,14 @@ void store::remove_watch(const watcher* w) {
 }
 
 void store::close() {
+  if (durable_) {
+    {
+      std::lock_guard commit(commit_mu_);
+      closed_.store(true, std::memory_order_release);
+    }
+    // Without commit_mu_: the committer takes it to publish what is queued.
+    durable_->stop();
+  }
   std::vector<std::shared_ptr<watcher>> ws;
   {
     std::lock_guard commit(commit_mu_);

@@ -6,6 +6,12 @@
 // touch (index, history, compaction point) and is held exclusively only while
 // a mutation is applied. A mutator holding commit_mu_ may read the data
 // without state_mu_, since nobody else changes it.
+//
+// Durable stores (blackboard::open) add a committer (durable_log.hpp): a
+// promotion is validated and linked into the index under commit_mu_ at the
+// next revision after head_, but rev_ (what readers see) only moves when the
+// committer has made the group durable and publishes it. Every read path
+// reads at a revision <= rev_ and so never sees the pending versions.
 #pragma once
 
 #include <atomic>
@@ -15,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -25,6 +32,9 @@
 #include "reader_lock.hpp"
 
 namespace agora::bb::detail {
+
+class durable_log;
+struct commit_item;
 
 using version_ptr = std::shared_ptr<const version_data>;
 using record_ptr = std::shared_ptr<const txn_record>;
@@ -120,6 +130,13 @@ struct watcher {
 class store : public std::enable_shared_from_this<store> {
  public:
   explicit store(blackboard_options opts);
+  ~store();
+
+  /// Opens (or creates) the durable log `d.path`, rebuilds the store from it
+  /// and starts its committer. Errors: errc::io_error, errc::corrupt.
+  static result<std::shared_ptr<store>> open_durable(const durability& d, blackboard_options opts);
+  bool durable() const noexcept { return durable_ != nullptr; }
+  std::optional<error> write_failure() const;
 
   const blackboard_options& options() const noexcept { return opts_; }
   std::uint64_t revision() const noexcept { return rev_.load(std::memory_order_acquire); }
@@ -154,14 +171,41 @@ class store : public std::enable_shared_from_this<store> {
   void close();
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
+  // --- For the durable log (its committer thread and recovery). ---
+
+  /// Recovery: links a version of the compaction base (one per key, before
+  /// any record), then records in revision order, then idempotency records;
+  /// finish_restore sets the revisions. No validation: the log was.
+  void restore_version(version_ptr v);
+  void restore_record(record_ptr rec, std::vector<version_ptr> versions);
+  void restore_idempotency(std::string txn_id, std::uint64_t revision, std::uint64_t hash,
+                           std::size_t changes);
+  void finish_restore(std::uint64_t head, std::uint64_t compact_rev);
+  /// Committer: makes the durable group's records visible (rev_ moves to
+  /// the last one) and feeds the watches, under commit_mu_.
+  void publish(const std::vector<commit_item>& group);
+  /// Committer: the in-memory half of a compaction already done on disk.
+  void compact_published(std::uint64_t rev);
+  /// Committer: the compaction point retention asks for now, or 0.
+  std::uint64_t retention_due() const noexcept;
+
  private:
   struct idem_record {
     std::uint64_t revision;
-    std::size_t hash;
+    std::uint64_t hash;
     std::size_t changes;
+    std::uint64_t seq;  // durable: the commit item that persists it (0 = durable already)
   };
 
   status validate_untrusted(const promotion& p) const;
+  void feed_watchers(const record_ptr& rec, std::vector<std::shared_ptr<watcher>>& wake);
+  static void wake_watchers(const std::vector<std::shared_ptr<watcher>>& wake);
+  // The durable end of promote: queue, release commit_mu_, wait until durable.
+  result<commit_result> promote_durable_tail(std::unique_lock<std::mutex>& commit,
+                                             record_ptr rec, std::uint64_t hash);
+  result<commit_result> promote_nothing_durable(std::unique_lock<std::mutex>& commit,
+                                                std::uint64_t cur, std::uint64_t hash,
+                                                const promote_options& opts);
   void compact_locked(std::uint64_t rev);  // needs commit_mu_ held
   const key_record* find(std::string_view key) const noexcept;
 
@@ -182,6 +226,9 @@ class store : public std::enable_shared_from_this<store> {
   std::unordered_map<std::string, std::vector<key_pattern>> agents_;
   std::vector<std::shared_ptr<watcher>> watchers_;
   std::atomic<bool> closed_{false};
+  // Durable stores only: the last revision assigned (>= rev_), and the log.
+  std::uint64_t head_ = 0;
+  std::unique_ptr<durable_log> durable_;
   // Scratch space reused by every promotion (guarded by commit_mu_).
   std::vector<std::size_t> order_;
   std::vector<key_effect> effects_;

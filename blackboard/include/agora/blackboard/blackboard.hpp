@@ -41,6 +41,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,7 +91,24 @@ struct commit_result {
 
 class blackboard {
  public:
+  /// An in-memory blackboard.
   explicit blackboard(blackboard_options options = {});
+  /// A durable blackboard on the SQLite file `d.path` (created when
+  /// missing), rebuilt to its last acknowledged revision. A promotion on it
+  /// returns only once its transaction is durable (see sync_mode); the
+  /// state, history, snapshots, compaction, idempotency records and watches
+  /// behave exactly as in memory and survive restarts. Configuration
+  /// (contracts, mergeable patterns, registered agents) is not stored: set
+  /// it again after opening. Fails with errc::io_error (the file cannot be
+  /// opened or read) or errc::corrupt (it is not an Agora log, or its schema
+  /// version is unknown), naming the file. See docs/durability.md.
+  static result<std::shared_ptr<blackboard>> open(const durability& d, blackboard_options options = {});
+  /// True for a blackboard made by open().
+  bool durable() const noexcept;
+  /// After a failed write to a durable blackboard's file (disk full, I/O
+  /// error): the error every promotion now fails with. The blackboard stays
+  /// readable; nothing acknowledged is lost. Empty while writes work.
+  std::optional<error> write_failure() const;
   ~blackboard();
   blackboard(const blackboard&) = delete;
   blackboard& operator=(const blackboard&) = delete;

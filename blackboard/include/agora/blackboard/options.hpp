@@ -3,8 +3,10 @@
 /// Thread-safety: plain values.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace agora::bb {
 
@@ -41,6 +43,29 @@ struct blackboard_options {
   /// many recent revisions stay readable (history, snapshots, watches) and
   /// memory stays bounded. 0 keeps everything until compact() is called.
   std::uint64_t retain_revisions = 0;
+};
+
+/// How hard a durable blackboard syncs (SQLite's `synchronous`).
+enum class sync_mode : std::uint8_t {
+  /// `synchronous=FULL`: a promotion is acknowledged only after its
+  /// transaction is synced to the disk; it survives a process kill and a
+  /// power loss.
+  full = 1,
+  /// `synchronous=NORMAL` (WAL): acknowledged after the write, synced at
+  /// checkpoints. Survives a process kill (`kill -9`); a power loss or an OS
+  /// crash may lose the last acknowledged promotions (never tear one, never
+  /// corrupt the file).
+  normal,
+};
+
+/// Where and how a durable blackboard keeps its log (blackboard::open).
+struct durability {
+  /// The SQLite database file; created with its schema when missing.
+  std::string path;
+  bb::sync_mode sync = sync_mode::full;
+  /// Group commit: promotions that arrive while a sync is running share the
+  /// next transaction and its one sync. `max_group` bounds one group.
+  std::size_t max_group = 512;
 };
 
 }  // namespace agora::bb

@@ -40,6 +40,9 @@ enum class errc : std::uint8_t {
   contract_violation,  ///< a written value breaks the contract of its key; see error::key, error::path
   duplicate_txn,       ///< the transaction id was committed before with different content
   watch_closed,        ///< the watch was cancelled or its blackboard destroyed
+  io_error,            ///< a durable blackboard could not write or read its file; after a write
+                       ///< failure it refuses writes (stays readable) until reopened
+  corrupt,             ///< a durable blackboard's file is not a valid Agora log (names the file and what is wrong)
 };
 
 /// The name of a code, e.g. "conflict".
