@@ -510,7 +510,18 @@ result<commit_result> store::promote(
                     conflicts.end());
     error e{errc::conflict, conflict_message(conflicts, p.base_revision)};
     if (conflicts.size() == 1) e.key = conflicts.front().key;
+    // A durable store may find the conflict in a promotion that is not
+    // durable (visible) yet. Answer once it is, so that a retry's fresh
+    // snapshot sees the change instead of conflicting on it again and
+    // again while the sync runs.
+    bool pending = false;
+    for (const auto& c : conflicts) pending = pending || c.current_revision > visible;
     e.conflicts = std::move(conflicts);
+    if (durable_ && pending) {
+      const std::uint64_t seq = durable_->last_seq();
+      commit.unlock();
+      if (auto s = durable_->wait(seq); !s) return std::move(s).take_error();
+    }
     return e;
   }
 

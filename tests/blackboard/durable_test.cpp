@@ -4,6 +4,7 @@
 // that are not Agora logs.
 #include <sqlite3.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -253,6 +254,44 @@ TEST_CASE("durable group commit shares transactions among concurrent promotions"
   auto all_keys = b->snapshot().list("");
   REQUIRE(all_keys.ok());
   CHECK(all_keys->size() == threads * per_thread);
+}
+
+TEST_CASE("durable conflict on a promotion still syncing is answered once it is visible",
+          "[blackboard][durable]") {
+  // Two writers increment one counter. A durable promotion is visible only
+  // once synced, but later promotions are checked against it at once; a
+  // conflict must not be answered before the change it names is visible,
+  // or the retry's fresh snapshot would miss it and conflict again.
+  temp_dir dir;
+  auto b = open_board(dir.file("board.db"));
+  constexpr int per_writer = 60;
+  std::atomic<int> conflicts{0}, early{0};
+  auto writer = [&](const std::string& who) {
+    for (int done = 0; done < per_writer;) {
+      auto sp = b->begin(who);
+      auto cur = sp.get("counter");
+      REQUIRE(cur.ok());
+      (void)sp.put("counter", cur->exists() ? cur->value().get<int>() + 1 : 1);
+      auto r = b->promote(sp);
+      if (r) {
+        ++done;
+        continue;
+      }
+      REQUIRE(r.error().code == errc::conflict);
+      ++conflicts;
+      for (const auto& c : r.error().conflicts)
+        if (b->revision() < c.current_revision) ++early;
+    }
+  };
+  std::thread t1(writer, "a"), t2(writer, "b");
+  t1.join();
+  t2.join();
+  INFO(conflicts.load() << " conflicts");
+  CHECK(early.load() == 0);
+  auto v = b->get("counter");
+  REQUIRE(v.ok());
+  CHECK(v->value() == 2 * per_writer);
+  CHECK(b->revision() == 2 * per_writer);
 }
 
 TEST_CASE("durable blackboard with sync_mode normal keeps what it acknowledged",
