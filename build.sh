@@ -49,6 +49,8 @@ case "$cmd" in
     cmake --build "$build-tsan" -j "$jobs" --target blackboard_tests llm_tests
     TSAN_OPTIONS=halt_on_error=1 \
       ctest --test-dir "$build-tsan" --output-on-failure -j "$jobs" -R '^(blackboard|llm)_tests:'
+    echo "== fuzz targets, short run =="
+    FUZZ_SECONDS=${FUZZ_SECONDS:-10} fuzz/run.sh
     ;;
   bench)
     cmake -S . -B "$build-release" -DCMAKE_BUILD_TYPE=Release -DAGORA_BUILD_TESTS=OFF >/dev/null
@@ -57,6 +59,10 @@ case "$cmd" in
     "$build-release/benchmarks/actor_bench" "${@:2}"
     "$build-release/benchmarks/patterns_bench" "${@:2}"
     "$build-release/benchmarks/llm_bench" "${@:2}"
+    # durable_bench starts etcd and Redis itself; they are bench-only packages.
+    scripts/setup.sh --bench
+    cmake --build "$build-release" -j "$jobs" --target durable_bench
+    "$build-release/benchmarks/durable_bench" "${@:2}"
     ;;
   *)
     echo "usage: ./build.sh demo|test|bench" >&2

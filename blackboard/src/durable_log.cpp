@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "agora/blackboard/failpoints.hpp"
@@ -556,12 +558,26 @@ void durable_log::ack(std::uint64_t seq) {
 
 void durable_log::run() {
   std::vector<commit_item> group;
+  // Group gathering. Writers acknowledged by one group come straight back;
+  // taking the queue at once would leave them for the next group, and with
+  // W writers two half groups would take turns, each sync committing W/2.
+  // So when fewer items are queued than writers were active around the
+  // last group (its size plus those that queued while it was written), the
+  // committer waits a little — at most half the last write's time, and
+  // never more than 2 ms — for them to rejoin.
+  std::size_t active = 1;
+  std::chrono::steady_clock::duration last_write{};
   while (true) {
     group.clear();
     {
       std::unique_lock lock(q_mu_);
       q_cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping, and everything queued is done
+      if (queue_.size() < active && queue_.front().what == commit_item::kind::promotion) {
+        const auto delay = std::min<std::chrono::steady_clock::duration>(
+            last_write / 2, std::chrono::milliseconds(2));
+        q_cv_.wait_for(lock, delay, [&] { return queue_.size() >= active || stopping_; });
+      }
       if (queue_.front().what == commit_item::kind::compaction) {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -584,9 +600,15 @@ void durable_log::run() {
       ack(group.front().seq);
       continue;
     }
+    const auto write_start = std::chrono::steady_clock::now();
     if (auto s = write_group(group); !s) {
       fail(std::move(s).take_error());
       continue;
+    }
+    last_write = std::chrono::steady_clock::now() - write_start;
+    {
+      std::lock_guard lock(q_mu_);
+      active = std::min(max_group_, group.size() + queue_.size());
     }
     store_.publish(group);
     counter_promotions.fetch_add(group.size(), std::memory_order_relaxed);

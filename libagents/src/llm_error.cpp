@@ -83,9 +83,14 @@ std::optional<std::chrono::milliseconds> retry_after(const http_headers& h,
   std::tm tm{};
   const char* end = strptime(v.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (!end || *end != '\0') return std::nullopt;
-  auto when = std::chrono::system_clock::from_time_t(timegm(&tm));
-  auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(when - now);
-  return std::max(wait, std::chrono::milliseconds(0));
+  // In seconds: a date far from now (year 1011, 9999) overflows
+  // system_clock's nanoseconds (found by the http_error fuzz target).
+  const std::time_t when = timegm(&tm);
+  const std::time_t now_s = std::chrono::system_clock::to_time_t(now);
+  if (when <= now_s) return std::chrono::milliseconds(0);
+  const long long secs = static_cast<long long>(when) - static_cast<long long>(now_s);
+  if (secs > 1000LL * 1000 * 1000 * 1000) return std::nullopt;  // no sane wait; ignore it
+  return std::chrono::milliseconds(secs * 1000);
 }
 
 std::string quote(std::string_view body) {

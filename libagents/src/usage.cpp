@@ -1,5 +1,7 @@
 #include "agora/agents/usage.hpp"
 
+#include <cstdint>
+
 namespace agora {
 
 namespace {
@@ -55,6 +57,12 @@ bb::result<usage> usage::from_anthropic(const json& j) {
   if (auto s = read_count(j, "anthropic", "", "cache_creation_input_tokens", 0, cache_write); !s)
     return s.error();
   // Anthropic counts cached input apart from input_tokens; OpenAI includes it.
+  // Absurd counts must not wrap around to small ones (found by the usage
+  // fuzz target): the sum would undercount the cost.
+  if (cache_read > UINT64_MAX - input || cache_write > UINT64_MAX - input - cache_read)
+    return bb::error{bb::errc::invalid_argument,
+                     "anthropic usage: input_tokens + cache_read_input_tokens + "
+                     "cache_creation_input_tokens does not fit in 64 bits"};
   u.prompt = input + cache_read + cache_write;
   u.cached = cache_read;
   return u;

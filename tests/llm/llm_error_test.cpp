@@ -88,3 +88,15 @@ TEST_CASE("retry_policy backs off exponentially with jitter, honours the server,
   for (int i = 0; i < 50; ++i) seen.insert(p.next_delay(3, server, rng)->count());
   CHECK(seen.size() > 10);
 }
+
+TEST_CASE("llm_error reads a Retry-After date far from now without overflowing", "[llm][llm_error]") {
+  // Dates outside system_clock's nanosecond range (1677..2262) used to wrap
+  // around: year 1011 asked for 157 years, year 9999 for nothing.
+  auto now = std::chrono::system_clock::from_time_t(1700000000);  // 2023-11-14
+  auto past = classify_http_error(503, "", {{"Retry-After", "Mon, 01 Jan 1011 00:00:00 GMT"}}, now);
+  REQUIRE(past.retry_after);
+  CHECK(*past.retry_after == 0ms);
+  auto far = classify_http_error(503, "", {{"Retry-After", "Fri, 31 Dec 9999 23:59:59 GMT"}}, now);
+  REQUIRE(far.retry_after);
+  CHECK(*far.retry_after > std::chrono::hours(24 * 365 * 7000));
+}

@@ -83,3 +83,11 @@ TEST_CASE("price_table prices usage by model, longest prefix first, cached at it
   d.set("gpt-4o-mini*", {0.0, 0.0, std::nullopt});
   CHECK(*d.cost("gpt-4o-mini", u) == 0.0);
 }
+
+TEST_CASE("usage refuses Anthropic counts whose sum does not fit instead of wrapping", "[llm][usage]") {
+  auto u = usage::from_anthropic(
+      json::parse(R"({"input_tokens": 18446744073709551615, "cache_read_input_tokens": 1})"));
+  REQUIRE_FALSE(u.ok());
+  CHECK(u.error().code == bb::errc::invalid_argument);
+  CHECK(u.error().message.find("cache_read_input_tokens") != std::string::npos);
+}
