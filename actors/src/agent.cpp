@@ -181,6 +181,18 @@ bool completion::fail(bb::error e, nlohmann::json result) const {
 
 namespace detail {
 
+std::optional<bb::staged_op> usage_write(const task& t, const nlohmann::json& result) {
+  if (!t.input.is_object() || !result.is_object()) return std::nullopt;
+  auto k = t.input.find("usage_key");
+  auto u = result.find("usage");
+  if (k == t.input.end() || !k->is_string() || u == result.end() || !u->is_object()) return std::nullopt;
+  bb::staged_op op;
+  op.kind = bb::op_kind::put;
+  op.key = k->get<std::string>();
+  op.value = *u;
+  return op;
+}
+
 bool call_async_logic(const agent_logic::async_fn& logic,
                       const std::shared_ptr<completion_core>& core, const std::string& agent) {
   auto threw = [&](const char* what) {
@@ -452,6 +464,9 @@ std::optional<outcome> after_logic(const agent_setup& s, task_run& r, caf::error
     return o;
   }
   if (past(r.deadline)) return failed(outcome_status::deadline_exceeded, deadline_error(*r.t));
+  if (auto u = detail::usage_write(*r.t, value))
+    if (auto st = pad.put(u->key, std::move(u->value)); !st)
+      return failed(outcome_status::error, to_caf_error(st.error()));
   bb::promote_options po;
   po.txn_id = r.txn_id;
   po.isolation = s.opts.isolation;

@@ -973,6 +973,7 @@ void remote_promote(remote_pointer self, std::uint64_t seq, caf::error failure, 
                        remote_deadline_error(j, "before it was promoted"));
   auto p = to_node_promotion(s, j, pad);
   if (!p) return remote_fail(self, seq, outcome_status::error, std::move(p.error()));
+  if (auto u = detail::usage_write(j.t, j.value)) p->ops.push_back(std::move(*u));
   bb::promote_options po;
   po.txn_id = j.t.txn_id();
   po.isolation = s.opts.agent.isolation;

@@ -232,11 +232,26 @@ void step_gathered(orchestrator_pointer self, const std::string& run_id, std::ui
   for (std::size_t i = 0; i < got.size(); ++i) {
     auto& o = got[i];
     if (!on_time(o)) continue;
-    if (!o.replayed) {  // a replay was counted when it first came
+    if (!o.replayed) {
       auto [tokens, cost] = usage_of(o);
       ctx.state.tokens += tokens;
       ctx.state.cost_usd += cost;
       continue;
+    }
+    // A replay (a contribution committed before this orchestrator asked —
+    // before a crash, say) counts what its commit recorded at the task's
+    // usage_key: the round was still open, so no round record counted it.
+    if (i < ctx.asked.size()) {
+      const json& in = ctx.asked[i].second;
+      auto uk = in.find("usage_key");
+      if (uk != in.end() && uk->is_string())
+        if (auto spent = snap.get(uk->get<std::string>()); spent && spent->exists()) {
+          actors::outcome recorded;
+          recorded.result = {{"usage", spent->value()}};
+          auto [tokens, cost] = usage_of(recorded);
+          ctx.state.tokens += tokens;
+          ctx.state.cost_usd += cost;
+        }
     }
     // A member that ran the task again after it had committed (asked again
     // after a restart) replays the first commit, but its result is this
@@ -323,6 +338,10 @@ void next_step(orchestrator_pointer self, run_ctx& ctx) {
       input["key"] = ctx.step == 0 ? run_keys::answer(ctx.id, ctx.round, m.id)
                                    : run_keys::answers(ctx.id, ctx.round) + "/s" +
                                          std::to_string(ctx.step) + "/" + m.id.str();
+    if (!input.contains("usage_key"))
+      input["usage_key"] = ctx.step == 0 ? run_keys::usage(ctx.id, ctx.round, m.id)
+                                         : run_keys::root(ctx.id) + "/usage/" + std::to_string(ctx.round) +
+                                               "/s" + std::to_string(ctx.step) + "/" + m.id.str();
     if (!m.persona.empty() && !input.contains("persona")) input["persona"] = m.persona;
     actors::task t;
     t.run_id = ctx.id;
@@ -340,6 +359,11 @@ void next_step(orchestrator_pointer self, run_ctx& ctx) {
       o.dispatches = 1;
       o.agent = m.id.str();
       o.result = {{"answer", stored->value()}};
+      // What it cost, recorded with it (actors::task's usage_key): a resumed
+      // run counts it toward token_budget and cost_budget.
+      if (const auto& uk = input["usage_key"]; uk.is_string())
+        if (auto spent = snap.get(uk.get<std::string>()); spent && spent->exists())
+          o.result["usage"] = spent->value();
       got[i] = std::move(o);
       ++reused_ok;
       continue;

@@ -1164,3 +1164,131 @@ TEST_CASE("async logic on a worker process runs off the CAF threads and commits 
   check_exactly_once(*tn.board, "a1", tasks);
   caf::anon_send_exit(*d, caf::exit_reason::user_shutdown);
 }
+
+// --- durable blackboards behind a node ------------------------------------------------
+
+namespace {
+
+/// A node serving a durable blackboard file: one "life" of the node process.
+/// The destructor stops the node, waits for every actor and closes the file.
+struct durable_node {
+  log_capture log;  // outlives the system, whose actors hold its sink
+  node_system sys;
+  std::shared_ptr<bb::blackboard> board;
+  blackboard_actor bba;
+  std::unique_ptr<node> n;
+  const std::string token = "s3cret-join-token";
+
+  explicit durable_node(const fs::path& db) : sys(make_system(false)) {
+    bb::durability d;
+    d.path = db.string();
+    auto opened = bb::blackboard::open(d);
+    if (!opened) FAIL("cannot open " << db << ": " << bb::to_string(opened.error()));
+    board = *opened;
+    bba = spawn_blackboard(*sys, board);
+    node_options no;
+    no.name = "durable-node";
+    no.join_token = token;
+    no.log = log.sink();
+    auto started = node::start(*sys, bba, no);
+    if (!started) FAIL("node did not start: " << render(started.error()));
+    n = std::move(*started);
+  }
+  ~durable_node() {
+    if (n) n->stop();
+    n.reset();
+    caf::anon_send_exit(bba, caf::exit_reason::user_shutdown);
+    sys.reset();
+  }
+
+  std::size_t agents(const std::string& type) {
+    caf::scoped_actor self{*sys};
+    std::size_t count = 0;
+    self->request(n->registry(), 5s, lookup_atom::value, type)
+        .receive([&](std::vector<agent_entry>& xs) { count = xs.size(); },
+                 [&](caf::error& e) { FAIL("lookup failed: " << render(e)); });
+    return count;
+  }
+  bool wait_agents(const std::string& type, std::size_t count) {
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < end) {
+      if (agents(type) == count) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  /// Joins a worker process with two agents, dispatches tasks <run>/t0 ..
+  /// t<n-1> to them and returns every outcome (each required to come).
+  std::vector<outcome> run_batch(const temp_dir& tmp, const std::string& worker_name,
+                                 const std::string& run, int tasks) {
+    auto args = worker_args(n->port(), token, worker_name);
+    args.insert(args.end(), {"--agents", "2"});
+    worker_process w(args, tmp.path / (worker_name + ".err"));
+    REQUIRE(w.read_line(15s) == "READY 2");
+    REQUIRE(wait_agents("echo", 2));
+    dispatcher_options dopts;
+    dopts.log = log.sink();
+    auto d = spawn_dispatcher(*sys, n->registry(), bba, "echo", dopts);
+    REQUIRE(d);
+    caf::scoped_actor self{*sys};
+    await_dispatcher_agents(self, *d, 2);
+    dispatch_batch(*sys, self, *d, run, tasks, 20s);
+    auto [outcomes, errors] = collect_outcomes(self, tasks, 30s);
+    caf::anon_send_exit(*d, caf::exit_reason::user_shutdown);
+    INFO(log.all());
+    INFO("worker stderr: " << w.stderr_text());
+    REQUIRE(errors.empty());
+    REQUIRE(outcomes.size() == static_cast<std::size_t>(tasks));
+    return outcomes;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a node serving a durable blackboard keeps every acknowledged task exactly once "
+          "across a restart",
+          "[actors][node][durable]") {
+  temp_dir tmp;
+  const auto db = tmp.path / "node.db";
+  static constexpr int tasks = 20;
+  std::map<std::string, std::uint64_t> acknowledged;  // txn id -> revision
+  std::uint64_t revision = 0;
+  {
+    durable_node dn(db);
+    for (const auto& o : dn.run_batch(tmp, "w1", "d1", tasks)) {
+      INFO(o.describe());
+      CHECK(o.ok());
+      CHECK_FALSE(o.replayed);
+      acknowledged[o.txn_id] = o.revision;
+    }
+    revision = dn.board->revision();
+  }  // the node, its actor system and the file are closed here
+
+  // Reopened: every acknowledged task is there, at the revision its outcome
+  // named, exactly once.
+  REQUIRE(acknowledged.size() == static_cast<std::size_t>(tasks));
+  {
+    bb::durability d;
+    d.path = db.string();
+    auto board = bb::blackboard::open(d);
+    REQUIRE(board);
+    CHECK((*board)->revision() == revision);
+    check_exactly_once(**board, "d1", tasks);
+    auto hist = (*board)->history(1, UINT64_MAX, "runs/d1/results");
+    REQUIRE(hist);
+    for (const auto& rec : *hist) CHECK(acknowledged.at(rec.txn_id) == rec.revision);
+  }
+
+  // The node restarted on the file: the same tasks dispatched again, to a
+  // new worker, replay their original revisions and commit nothing new.
+  durable_node dn(db);
+  for (const auto& o : dn.run_batch(tmp, "w2", "d1", tasks)) {
+    INFO(o.describe());
+    CHECK(o.ok());
+    CHECK(o.replayed);
+    CHECK(o.revision == acknowledged.at(o.txn_id));
+  }
+  CHECK(dn.board->revision() == revision);
+  check_exactly_once(*dn.board, "d1", tasks);
+}

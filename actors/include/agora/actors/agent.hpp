@@ -181,6 +181,12 @@ typename Inspector::result_type inspect(Inspector& f, agent_spec& x) {
 /// attempt" for idempotency: re-sending a task with the same group after it
 /// committed replays the commit; a new group may commit again.
 ///
+/// Usage that survives a crash: when the input has a string `usage_key` and
+/// the logic's result has an object `usage` (the tokens and cost it spent,
+/// as LLM agents report it), the agent writes that usage at `usage_key` in
+/// the same promotion as the logic's writes. Patterns set it, so that a
+/// run resumed after a crash counts what committed contributions cost.
+///
 /// `deadline` is wall-clock time (system_clock) so that it means the same on
 /// every node; the zero timestamp (the default) means "no deadline of its
 /// own": the agent then applies agent_options::default_timeout from when it
@@ -203,6 +209,12 @@ struct task {
     return *this;
   }
 };
+
+namespace detail {
+/// The write of a result's usage at the task's `usage_key` (see task), if
+/// the task asks for one and the result has a usage object.
+std::optional<bb::staged_op> usage_write(const task& t, const nlohmann::json& result);
+}  // namespace detail
 
 /// Checks run_id and task_id (see task). Fails with bb::errc::invalid_argument
 /// naming the field and quoting its value.

@@ -145,6 +145,12 @@ struct run_keys {
   static std::string late(const std::string& run, std::uint32_t r, const actors::agent_id& who) {
     return root(run) + "/late/" + std::to_string(r) + "/" + who.str();
   }
+  /// Where a member's promotion records what its contribution cost (the
+  /// task input's `usage_key`, see actors::task), so that a resumed run
+  /// counts it.
+  static std::string usage(const std::string& run, std::uint32_t r, const actors::agent_id& who) {
+    return root(run) + "/usage/" + std::to_string(r) + "/" + who.str();
+  }
   static std::string result(const std::string& run) { return root(run) + "/result"; }
   static std::string escalation(const std::string& run) { return "_escalations/" + run; }
 };
