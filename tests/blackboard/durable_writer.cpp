@@ -121,8 +121,14 @@ commit_result promote_plan(blackboard& b, const plan& p) {
   o.txn_id = p.txn;
   for (int attempt = 0; attempt < 100000; ++attempt) {
     auto sp = b.begin("writer");
+    bool overtaken = false;  // a compaction passed the snapshot while reading
     for (const auto& k : p.reads)
-      if (auto e = sp.get(k); !e) fail("read " + k + ": " + to_string(e.error()));
+      if (auto e = sp.get(k); !e) {
+        if (e.error().code != errc::compacted) fail("read " + k + ": " + to_string(e.error()));
+        overtaken = true;
+        break;
+      }
+    if (overtaken) continue;
     for (const auto& [k, v] : p.writes)
       if (auto s = sp.put(k, v); !s) fail("put " + k + ": " + to_string(s.error()));
     auto r = b.promote(std::move(sp), o);
