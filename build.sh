@@ -50,7 +50,7 @@ case "$cmd" in
     TSAN_OPTIONS=halt_on_error=1 \
       ctest --test-dir "$build-tsan" --output-on-failure -j "$jobs" -R '^(blackboard|llm)_tests:'
     echo "== fuzz targets, short run =="
-    FUZZ_SECONDS=${FUZZ_SECONDS:-10} fuzz/run.sh
+    FUZZ_SECONDS=${FUZZ_SECONDS:-5} fuzz/run.sh
     ;;
   bench)
     cmake -S . -B "$build-release" -DCMAKE_BUILD_TYPE=Release -DAGORA_BUILD_TESTS=OFF >/dev/null
