@@ -622,6 +622,19 @@ void durable_log::run() {
   }
 }
 
+status durable_log::step_statement(sqlite3_stmt* st, const std::string& what) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  if (rc != SQLITE_DONE) return sqlite_error(what);
+  return {};
+}
+
+status durable_log::rollback(error e) {
+  sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+  return e;
+}
+
 status durable_log::write_group(const std::vector<commit_item>& group) {
   std::uint64_t first = 0, last = 0;
   for (const auto& it : group)
@@ -639,17 +652,7 @@ status durable_log::write_group(const std::vector<commit_item>& group) {
   for (const auto& it : group) any_write = any_write || it.rec || !it.txn_id.empty();
   if (!any_write) return {};  // only waits for what came before: nothing to write
 
-  auto step = [&](sqlite3_stmt* st) -> status {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE) return sqlite_error(what);
-    return {};
-  };
-  auto rollback = [&](error e) -> status {
-    sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-    return e;
-  };
+  auto step = [&](sqlite3_stmt* st) { return step_statement(st, what); };
 
   if (sqlite3_exec(db_.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
     return rollback(sqlite_error(what));
@@ -720,17 +723,7 @@ status durable_log::write_compaction(std::uint64_t rev) {
     if (!r) return std::move(r).take_error();
     recs = std::move(*r);
   }
-  auto step = [&](sqlite3_stmt* st) -> status {
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE) return sqlite_error(what);
-    return {};
-  };
-  auto rollback = [&](error e) -> status {
-    sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
-    return e;
-  };
+  auto step = [&](sqlite3_stmt* st) { return step_statement(st, what); };
   if (sqlite3_exec(db_.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK)
     return rollback(sqlite_error(what));
   for (const auto& r : recs) {

@@ -97,6 +97,10 @@ class durable_log {
   status write_group(const std::vector<commit_item>& group);
   status write_compaction(std::uint64_t rev);
   status exec(const char* sql);
+  /// Runs a bound insert/delete and resets it; an error names `what`.
+  status step_statement(sqlite3_stmt* st, const std::string& what);
+  /// Rolls the open transaction back and returns `e`.
+  status rollback(error e);
   status prepare(stmt_ptr& st, const char* sql);
   error sqlite_error(const std::string& what) const;
   error io_error(const std::string& what, const std::string& why) const;

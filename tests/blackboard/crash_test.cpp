@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "blackboard/crash_hash.hpp"
 #include "blackboard/durable_helpers.hpp"
 
 extern char** environ;
@@ -49,26 +50,11 @@ namespace {
 constexpr auto writer_timeout = std::chrono::seconds(30);
 
 // The same hash as durable_writer's content_hash, from a committed record:
-// FNV-1a 64 over "key\nvalue\n" of every key written, in key order.
+// The hash durable_writer printed for the txn, from what the file holds.
 std::string record_hash(const txn_record& r) {
   std::map<std::string, std::string> writes;
   for (const change& c : r.changes) writes[c.after.key()] = c.after.value().dump();
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  auto feed = [&](const std::string& s) {
-    for (unsigned char ch : s) {
-      h ^= ch;
-      h *= 0x100000001b3ULL;
-    }
-  };
-  for (const auto& [k, v] : writes) {
-    feed(k);
-    feed("\n");
-    feed(v);
-    feed("\n");
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, h);
-  return buf;
+  return agora::bb::test::writes_hash(writes);
 }
 
 std::vector<std::string> words(const std::string& line) {

@@ -45,6 +45,8 @@
 
 #include <agora/blackboard/blackboard.hpp>
 
+#include "crash_hash.hpp"
+
 using namespace agora::bb;
 
 namespace {
@@ -95,22 +97,9 @@ plan plan_for(std::uint64_t seed, std::uint64_t seq) {
 }
 
 std::string content_hash(const std::map<std::string, json>& writes) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  auto feed = [&](const std::string& s) {
-    for (unsigned char c : s) {
-      h ^= c;
-      h *= 0x100000001b3ULL;
-    }
-  };
-  for (const auto& [k, v] : writes) {
-    feed(k);
-    feed("\n");
-    feed(v.dump());
-    feed("\n");
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, h);
-  return buf;
+  std::map<std::string, std::string> dumped;
+  for (const auto& [k, v] : writes) dumped[k] = v.dump();
+  return agora::bb::test::writes_hash(dumped);
 }
 
 // Promotes the plan, starting over on a conflict or when a concurrent
