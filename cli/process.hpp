@@ -1,0 +1,98 @@
+/// \file process.hpp
+/// Running other programs: the tool agents (cppcheck, clang-tidy, a
+/// scenario's `"kind": "tool"`) and the tests that run `agora` itself.
+///
+/// ```cpp
+/// process_request rq;
+/// rq.argv = {"cppcheck", "--xml", "src/"};
+/// rq.timeout = std::chrono::seconds(60);
+/// auto r = run_process(rq);                 // blocks; use process_runner off-thread
+/// if (!r) ...                               // cannot start: names argv[0] and errno text
+/// if (r->timed_out || r->exit_code != 0) ...
+/// ```
+/// A process gets its own process group; on timeout or cancellation the
+/// whole group is killed with SIGKILL and reaped. Output is captured up to
+/// a limit (the rest is dropped and `truncated` set), stdin gets
+/// `stdin_text` and is then closed.
+///
+/// Thread-safety: run_process may be called from any thread. process_runner
+/// is thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agora/blackboard/result.hpp"
+
+namespace agora::cli {
+
+struct process_request {
+  /// argv[0] is looked up in PATH when it has no '/'.
+  std::vector<std::string> argv;
+  /// Working directory; empty = the caller's.
+  std::string cwd;
+  std::string stdin_text;
+  /// The process (group) is killed when it has not exited by then.
+  std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+  /// Bytes kept of stdout and of stderr each.
+  std::size_t max_output = 16u << 20;
+  /// Extra environment entries "NAME=value" on top of the caller's.
+  std::vector<std::string> env;
+};
+
+struct process_result {
+  /// The exit status; -1 when killed by a signal.
+  int exit_code = -1;
+  /// The signal that ended it, 0 when it exited.
+  int signal = 0;
+  bool timed_out = false;
+  bool truncated = false;
+  std::string out;
+  std::string err;
+  std::chrono::milliseconds elapsed{0};
+};
+
+/// Runs a program to its end (or its timeout) and returns what it did.
+/// Fails with bb::errc::invalid_argument when argv is empty, with
+/// bb::errc::io_error when it cannot start ("cannot run 'cppcheck': No such
+/// file or directory") or a pipe fails.
+bb::result<process_result> run_process(const process_request& rq);
+
+/// Whether a program can be found in PATH (or is an executable path).
+bool program_exists(const std::string& name);
+
+/// A small pool that runs processes off the caller's thread (agent logic
+/// must not block a CAF worker) and calls `done` from a pool thread. The
+/// destructor stops taking work, answers queued requests with
+/// bb::errc::io_error ("cancelled: ..."), waits for running processes (each
+/// bounded by its timeout) and joins its threads.
+class process_runner {
+ public:
+  using callback = std::function<void(bb::result<process_result>)>;
+
+  explicit process_runner(std::size_t threads = 2);
+  ~process_runner();
+  process_runner(const process_runner&) = delete;
+  process_runner& operator=(const process_runner&) = delete;
+
+  /// Queues a process; `done` is called exactly once.
+  void submit(process_request rq, callback done);
+
+ private:
+  void work();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<process_request, callback>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace agora::cli

@@ -1,0 +1,92 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+
+#include "process.hpp"
+
+using namespace agora::cli;
+using namespace std::chrono_literals;
+
+TEST_CASE("process captures stdout, stderr and the exit code, and feeds stdin", "[cli][process]") {
+  process_request rq;
+  rq.argv = {"sh", "-c", "cat; echo oops >&2; exit 3"};
+  rq.stdin_text = std::string(200000, 'x');  // more than a pipe buffer
+  auto r = run_process(rq);
+  REQUIRE(r);
+  CHECK(r->exit_code == 3);
+  CHECK(r->signal == 0);
+  CHECK_FALSE(r->timed_out);
+  CHECK(r->out.size() == 200000);
+  CHECK(r->err == "oops\n");
+}
+
+TEST_CASE("process kills the whole group when it runs past its timeout", "[cli][process]") {
+  process_request rq;
+  rq.argv = {"sh", "-c", "sleep 30 & sleep 30; echo never"};
+  rq.timeout = 300ms;
+  auto r = run_process(rq);
+  REQUIRE(r);
+  CHECK(r->timed_out);
+  CHECK(r->signal == 9);
+  CHECK(r->out.empty());
+  CHECK(r->elapsed < 10s);
+}
+
+TEST_CASE("process names a program that does not exist", "[cli][process]") {
+  process_request rq;
+  rq.argv = {"agora-no-such-program", "x"};
+  auto r = run_process(rq);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == agora::bb::errc::io_error);
+  CHECK_THAT(r.error().message, Catch::Contains("cannot run 'agora-no-such-program'"));
+  CHECK_FALSE(program_exists("agora-no-such-program"));
+  CHECK(program_exists("sh"));
+}
+
+TEST_CASE("process keeps at most max_output bytes and says so", "[cli][process]") {
+  process_request rq;
+  rq.argv = {"sh", "-c", "head -c 100000 /dev/zero"};
+  rq.max_output = 1000;
+  auto r = run_process(rq);
+  REQUIRE(r);
+  CHECK(r->out.size() == 1000);
+  CHECK(r->truncated);
+  CHECK(r->exit_code == 0);
+}
+
+TEST_CASE("process_runner calls back once per request and cancels queued work at destruction",
+          "[cli][process]") {
+  std::mutex mu;
+  std::condition_variable cv;
+  int ok = 0, cancelled = 0;
+  {
+    process_runner runner(1);
+    process_request slow;
+    slow.argv = {"sh", "-c", "sleep 0.3"};
+    runner.submit(slow, [&](agora::bb::result<process_result> r) {
+      std::lock_guard<std::mutex> lk(mu);
+      if (r && r->exit_code == 0) ++ok;
+      cv.notify_all();
+    });
+    for (int i = 0; i < 3; ++i)
+      runner.submit(slow, [&](agora::bb::result<process_result> r) {
+        std::lock_guard<std::mutex> lk(mu);
+        if (r) ++ok; else ++cancelled;
+      });
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait_for(lk, 10s, [&] { return ok >= 1; });
+  }  // destructor: the queued ones that never started are cancelled
+  CHECK(ok + cancelled == 4);
+  CHECK(ok >= 1);
+}
+
+TEST_CASE("process survives a child that exits without reading its stdin", "[cli][process]") {
+  process_request rq;
+  rq.argv = {"true"};
+  rq.stdin_text = std::string(1 << 20, 'x');
+  auto r = run_process(rq);
+  REQUIRE(r);
+  CHECK(r->exit_code == 0);
+}
