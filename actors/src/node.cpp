@@ -348,8 +348,11 @@ struct registry_state {
 
 using registry_pointer = agent_registry_actor::stateful_pointer<registry_state>;
 
+// "" = every agent; "type/key" = that one agent; "type" = the agents of the type.
 bool of_type(const agent_entry& e, const std::string& type) {
-  return type.empty() || e.spec.id.type() == type;
+  if (type.empty()) return true;
+  if (type.find('/') != std::string::npos) return e.spec.id.str() == type;
+  return e.spec.id.type() == type;
 }
 
 std::vector<agent_entry> agents_of(const registry_state& st, const std::string& type) {
@@ -1225,7 +1228,7 @@ using dispatcher_pointer = dispatcher_impl::stateful_pointer<dispatcher_state>;
 /// An agent the registry announced (or listed when we started following).
 void dadd(dispatcher_pointer self, agent_entry e) {
   auto& st = self->state;
-  if (!e.handle || std::string(e.spec.id.type()) != st.type) return;
+  if (!e.handle || st.type.empty() || !of_type(e, st.type)) return;
   if (st.opts.tracer && st.opts.tracer->enabled()) {
     // The registration's trace: the worker's join caused this agent's work.
     span s = st.opts.tracer->start("dispatcher.agent_added", e.trace, e.spec.id.str());
@@ -1320,7 +1323,11 @@ bb::result<supervisor_actor> spawn_dispatcher(caf::actor_system& sys, agent_regi
   if (opts.max_attempts == 0) return bad("max_attempts is 0");
   if (!opts.clock) opts.clock = steady_clock_fn();
   if (!opts.log) opts.log = stderr_log_sink();
-  if (opts.dlq_author.empty()) opts.dlq_author = "dispatcher/" + type;
+  if (opts.dlq_author.empty()) {
+    std::string who = type;  // an agent id as the type: its '/' would nest the author's id
+    std::replace(who.begin(), who.end(), '/', '.');
+    opts.dlq_author = "dispatcher/" + who;
+  }
   auto init = std::make_shared<dispatcher_setup>();
   init->registry = std::move(registry);
   init->board = std::move(board);

@@ -438,7 +438,10 @@ struct dispatcher_options {
 };
 
 /// Spawns a dispatcher for the agents of `type` registered with `registry`
-/// (local and remote alike). It speaks supervisor_actor (supervision.hpp)
+/// (local and remote alike). A `type` with a '/' is a whole agent id
+/// ("writer/north"): the dispatcher then reaches exactly that agent (and
+/// its replacement after a lost worker registers the same id), which is
+/// how a pattern member stands for one remote agent. It speaks supervisor_actor (supervision.hpp)
 /// and is the supervisor's dispatch engine with the registry as the source
 /// of agents: one task per agent at a time, breakers, retries with the same
 /// attempt group, dead letters, health. It follows the registry and
