@@ -26,7 +26,11 @@
 // Cases: ping-pong (2 actors, N round trips), N:1 mailbox (8 senders, one
 // receiver), fan-out/fan-in (a coordinator sends to 100 workers and gathers
 // every reply, R rounds), a ring (100 actors pass a token around R times),
-// agent task round trip. Every figure is the median of N >= 5 repetitions
+// actor creation (a spawner spawns N actors, each sends it one hello and
+// quits; Agora's side also registers each new actor's agent_counters, as
+// spawn_agent does, and the hello carries the trace context), agent task
+// round trip. benchmarks/run_all runs the same shapes and counts on
+// Erlang/OTP (benchmarks/peers/erlang/actor_peer.erl). Every figure is the median of N >= 5 repetitions
 // (default 5); the table shows min and max of both sides. baseline = the raw
 // CAF median, ratio = Agora / raw. The last line of output is one JSON object.
 //
@@ -106,6 +110,7 @@ using work_atom = caf::atom_constant<caf::atom("bwork")>;
 using reply_atom = caf::atom_constant<caf::atom("breply")>;
 using token_atom = caf::atom_constant<caf::atom("btoken")>;
 using next_atom = caf::atom_constant<caf::atom("bnext")>;
+using hello_atom = caf::atom_constant<caf::atom("bhello")>;
 
 constexpr std::size_t k_senders = 8;
 constexpr std::size_t k_workers = 100;
@@ -118,7 +123,7 @@ struct settings {
   int reps = 5;
   /// Scheduler workers per system; one table section per entry.
   std::vector<std::size_t> workers{act::runtime_options::default_worker_threads()};
-  /// Only this case ("" = all): ping-pong, n1, fan, ring, task.
+  /// Only this case ("" = all): ping-pong, n1, fan, ring, spawn, task.
   std::string only_case;
   bool run_raw = true;
   bool run_agora = true;
@@ -131,6 +136,7 @@ struct figure {
   std::string unit;
   std::vector<double> raw;    // raw CAF samples (the baseline)
   std::vector<double> agora;  // Agora's layer samples
+  std::string key;            // the case's short name (--case), "" = none
 
   // NaN for a side that did not run (--side).
   static double median(std::vector<double> s) {
@@ -412,6 +418,54 @@ double ring(caf::actor_system& sys, const std::vector<layer>& nodes, std::uint64
   return static_cast<double>(hops) / secs;
 }
 
+// --- Actor creation -----------------------------------------------------------------
+
+/// Says hello to `parent` once and quits.
+template <bool Agora>
+caf::behavior hello_once(caf::event_based_actor* self, caf::actor parent, layer l) {
+  send_msg<Agora>(self, parent, l.trace, hello_atom::value);
+  self->quit();
+  return {};
+}
+
+/// On go: spawns `n` hello_once actors and counts their hellos. Agora's side
+/// (`m` set) registers each new actor's agent_counters first, as spawn_agent
+/// does for an agent, and counts with its own.
+template <bool Agora>
+caf::behavior spawner(caf::event_based_actor* self, std::uint64_t n, act::metrics* m, layer l) {
+  return {[=](go_atom) {
+    auto driver = caf::actor_cast<caf::actor>(self->current_sender());
+    auto me = caf::actor_cast<caf::actor>(self);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      layer child = l;
+      if (m) child.counters = &m->of("bench/spawn-" + std::to_string(i));
+      self->spawn(hello_once<Agora>, me, child);
+    }
+    auto seen = std::make_shared<std::uint64_t>(0);  // owned by this actor's handlers only
+    auto on_hello = [=] {
+      l.count();
+      if (++*seen == n) {
+        self->send(driver, done_atom::value);
+        self->quit();
+      }
+    };
+    if constexpr (Agora)
+      self->become([=](hello_atom, const act::trace_context&) { on_hello(); });
+    else
+      self->become([=](hello_atom) { on_hello(); });
+  }};
+}
+
+template <bool Agora>
+double creation(caf::actor_system& sys, act::metrics* m, const layer& l, std::uint64_t n) {
+  caf::scoped_actor self{sys};
+  auto s = sys.spawn(spawner<Agora>, n, m, l);
+  auto t0 = steady::now();
+  self->send(s, go_atom::value);
+  await_done(self, "actor creation");
+  return static_cast<double>(n) / seconds_since(t0);
+}
+
 // --- Agent task round trip ----------------------------------------------------------
 
 struct client_state {
@@ -570,19 +624,27 @@ void print_table(const std::vector<figure>& figures, const json& m, const settin
               "message, actors on agora::actors::runtime. agent.hpp has no lightweight\n"
               "agent-to-agent path, so \"agent task round trip\" is the full task path\n"
               "(spawn_agent, logic stages nothing: snapshot + scratchpad + promote + outcome)\n"
-              "against a raw CAF request/response round trip.\n");
+              "against a raw CAF request/response round trip. \"actor creation\": Agora's\n"
+              "side also registers each new actor's agent_counters (as spawn_agent does).\n");
 }
 
 json to_json(const std::vector<figure>& figures, const json& m) {
   json results = json::array();
   for (const figure& f : figures) {
     double r = figure::median(f.raw), a = figure::median(f.agora);
+    // Beyond the common fields: the case's short key (as --case names it;
+    // run_all matches the Erlang side by it) and both sides' spread.
     results.push_back({{"case", f.case_name},
                        {"metric", f.metric},
                        {"value", a},
                        {"unit", f.unit},
                        {"baseline", r},
-                       {"ratio", a / r}});
+                       {"ratio", a / r},
+                       {"key", f.key},
+                       {"min", figure::min(f.agora)},
+                       {"max", figure::max(f.agora)},
+                       {"baseline_min", figure::min(f.raw)},
+                       {"baseline_max", figure::max(f.raw)}});
   }
   return {{"bench", "actor"}, {"machine", m}, {"results", results}};
 }
@@ -602,6 +664,7 @@ void run_local(const settings& s, std::size_t workers, const std::string& suffix
   const std::uint64_t fan_rounds = s.quick ? 100 : 2000;
   const std::uint64_t ring_rounds = s.quick ? 200 : 3000;
   const std::uint64_t tasks = s.quick ? 2000 : 30000;
+  const std::uint64_t spawns = s.quick ? 10000 : 100000;
 
   // Same scheduler settings on both sides.
   auto on_raw = [workers](auto&& run) {
@@ -630,12 +693,13 @@ void run_local(const settings& s, std::size_t workers, const std::string& suffix
   auto wanted = [&](const char* key) { return s.only_case.empty() || s.only_case == key; };
   const std::string w = " w" + std::to_string(workers);
 
-  figure pp{"ping-pong, 2 actors" + suffix, "round trips/s", "1/s", {}, {}};
-  figure n1{"N:1 mailbox, 8 senders -> 1 receiver" + suffix, "msgs/s", "1/s", {}, {}};
-  figure fan{"fan-out/fan-in, 1 -> 100 workers -> 1" + suffix, "replies/s", "1/s", {}, {}};
-  figure rg{"ring, 100 actors" + suffix, "hops/s", "1/s", {}, {}};
+  figure pp{"ping-pong, 2 actors" + suffix, "round trips/s", "1/s", {}, {}, "ping-pong"};
+  figure n1{"N:1 mailbox, 8 senders -> 1 receiver" + suffix, "msgs/s", "1/s", {}, {}, "n1"};
+  figure fan{"fan-out/fan-in, 1 -> 100 workers -> 1" + suffix, "replies/s", "1/s", {}, {}, "fan"};
+  figure rg{"ring, 100 actors" + suffix, "hops/s", "1/s", {}, {}, "ring"};
+  figure sp{"actor creation" + suffix, "actors/s", "1/s", {}, {}, "spawn"};
   figure task{"agent task round trip (full task path; raw: request)" + suffix, "tasks/s", "1/s",
-              {}, {}};
+              {}, {}, "task"};
 
   // Runs one repetition of a case on the sides asked for; odd repetitions
   // run Agora's side first, so neither side always runs on a machine the
@@ -709,6 +773,19 @@ void run_local(const settings& s, std::size_t workers, const std::string& suffix
             return measured("ring agora" + w,
                             [&] { return ring<true>(rt.system(), ls, ring_rounds); });
           });
+    if (wanted("spawn"))
+      rep(
+          r, sp,
+          [&](caf::actor_system& sys) {
+            return measured("spawn raw" + w,
+                            [&] { return creation<false>(sys, nullptr, none, spawns); });
+          },
+          [&](act::runtime& rt) {
+            layer l = agora_layer(rt, "bench/spawner");
+            return measured("spawn agora" + w, [&] {
+              return creation<true>(rt.system(), &rt.metrics(), l, spawns);
+            });
+          });
     if (wanted("task"))
       rep(
           r, task,
@@ -720,7 +797,7 @@ void run_local(const settings& s, std::size_t workers, const std::string& suffix
                             [&] { return agent_task_round_trip(rt, tasks, r); });
           });
   }
-  for (figure* f : {&pp, &n1, &fan, &rg, &task})
+  for (figure* f : {&pp, &n1, &fan, &rg, &sp, &task})
     if (!f->raw.empty() || !f->agora.empty()) out.push_back(std::move(*f));
 }
 
@@ -1190,7 +1267,9 @@ int run_remote(const settings& s) {
                        {"value", med},
                        {"unit", unit},
                        {"baseline", has_base ? json(base) : json(nullptr)},
-                       {"ratio", has_base ? json(med / base) : json(nullptr)}});
+                       {"ratio", has_base ? json(med / base) : json(nullptr)},
+                       {"min", figure::min(xs)},
+                       {"max", figure::max(xs)}});
   };
   double defaults_rtt = none, defaults_tp = none;
   for (const auto& v : remote_variants(workers)) {
@@ -1299,7 +1378,8 @@ std::optional<settings> parse_args(int argc, char** argv) {
     } else if (a == "--case" && i + 1 < argc) {
       s.only_case = argv[++i];
       if (s.only_case != "ping-pong" && s.only_case != "n1" && s.only_case != "fan" &&
-          s.only_case != "ring" && s.only_case != "task" && s.only_case != "raw" &&
+          s.only_case != "ring" && s.only_case != "spawn" && s.only_case != "task" &&
+          s.only_case != "raw" &&
           s.only_case != "agora")
         return std::nullopt;
     } else if (a == "--side" && i + 1 < argc) {
@@ -1330,7 +1410,7 @@ int main(int argc, char** argv) {
            "  --reps N      repetitions per figure, 5..1000 (default 5; figures are medians)\n"
            "  --workers L   scheduler workers per system, e.g. 2 or 1,2,4 (a sweep: one\n"
            "                row per case and count); default: hardware threads\n"
-           "  --case C      only case C: ping-pong, n1, fan, ring, task; with --remote:\n"
+           "  --case C      only case C: ping-pong, n1, fan, ring, spawn, task; with --remote:\n"
            "                raw (CAF settings) or agora (runtime profiles)\n"
            "  --side S      only side S: raw or agora (for profiling; ratios are nan)\n"
            "  --remote      two processes on loopback instead: round trip and one-way\n"

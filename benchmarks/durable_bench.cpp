@@ -1118,7 +1118,9 @@ json to_json(const std::vector<figure>& figures, const json& m) {
                        {"value", v},
                        {"unit", f.unit},
                        {"baseline", has ? json(*f.baseline) : json(nullptr)},
-                       {"ratio", has ? json(v / *f.baseline) : json(nullptr)}});
+                       {"ratio", has ? json(v / *f.baseline) : json(nullptr)},
+                       {"min", f.min()},
+                       {"max", f.max()}});
   }
   return {{"bench", "durable_bench"}, {"machine", m}, {"results", results}};
 }

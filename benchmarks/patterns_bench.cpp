@@ -8,6 +8,24 @@
 //                              process (N = 10,000 and 100,000): time, and
 //                              resident memory per agent (agents, their
 //                              contributions and the round's records).
+//   llm debate, K debaters x R rounds
+//                              the debate benchmarks/run_all compares with
+//                              LangGraph.js (benchmarks/peers/langgraph):
+//                              K llm_agent debaters on one synchronous
+//                              scripted_client that answers at once (the
+//                              instant fake model), max_rounds(R) (R = 3),
+//                              K = 3, 10, 30, 100 (--quick: 3, 100). Each
+//                              repetition is a fresh process (this executable
+//                              with --llm-debate K): it builds the runtime,
+//                              board and agents, runs W warm-up debates, then
+//                              M debates timed as one block; time per round =
+//                              block / (M x R). Memory from /proc/self/status:
+//                              the peak resident set (VmHWM) at the end and
+//                              what the run added to it (VmHWM at the end
+//                              minus VmRSS before the runtime was built).
+//                              W and M: K = 3: 20 / 200 (quick 5 / 20);
+//                              K <= 10: 10 / 50 (2 / 10); else 3 / 20 (1 / 3)
+//                              — the same as debate.mjs's counts().
 //
 // Prints a table, then one JSON line. Figures are medians of --reps runs.
 // Targets (issue 4): a 3-debater round in at most 50 us of overhead; a
@@ -28,8 +46,10 @@
 
 #include "agora/actors/runtime.hpp"
 #include "agora/agents/debate.hpp"
+#include "agora/agents/llm_agent.hpp"
 #include "agora/agents/run.hpp"
 #include "agora/agents/swarm.hpp"
+#include "agora/agents/test_clients.hpp"
 #include "bench_common.hpp"
 
 using namespace agora;
@@ -85,6 +105,98 @@ double debate_round_us(int k, std::uint32_t rounds) {
   if (!r) die("debate run failed: " + actors::render(r.error()));
   if (r->rounds != rounds) die("debate ran " + std::to_string(r->rounds) + " rounds, not " + std::to_string(rounds));
   return s * 1e6 / rounds;
+}
+
+/// A `kB` field of /proc/self/status (VmRSS, VmHWM) in bytes.
+double status_bytes(const char* field) {
+  std::ifstream in("/proc/self/status");
+  const std::string prefix = std::string(field) + ":";
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(prefix, 0) == 0) return std::atof(line.c_str() + prefix.size()) * 1024.0;
+  die(std::string("no ") + field + " in /proc/self/status");
+}
+
+/// Warm-up and timed debates per process for K debaters (both sides alike).
+struct debate_counts {
+  int warmup;
+  int runs;
+};
+debate_counts llm_debate_counts(int k, bool quick) {
+  if (k <= 3) return quick ? debate_counts{5, 20} : debate_counts{20, 200};
+  if (k <= 10) return quick ? debate_counts{2, 10} : debate_counts{10, 50};
+  return quick ? debate_counts{1, 3} : debate_counts{3, 20};
+}
+
+struct llm_debate_figures {
+  double round_us;     // time per round over the timed debates
+  double hwm_bytes;    // peak resident set of the process
+  double added_bytes;  // peak resident set minus the resident set before the runtime existed
+};
+
+/// `warmup` + `runs` debates of `k` llm_agent debaters on an instant scripted
+/// model, `rounds` rounds each (max_rounds), on one runtime, board and set of
+/// agents; a run id per debate.
+llm_debate_figures llm_debate(int k, std::uint32_t rounds, int warmup, int runs) {
+  const double before = status_bytes("VmRSS");
+  actors::runtime rt{bench_runtime()};
+  auto board = std::make_shared<bb::blackboard>();
+  // The instant fake model: answers inside call(), on the caller's thread.
+  auto model = std::make_shared<scripted_client>([](const llm_request& r) -> llm_result {
+    return scripted_client::reply("answer of " + r.messages.front().content);
+  });
+  debate_config cfg;
+  for (int i = 0; i < k; ++i) {
+    auto id = actors::agent_id::make("debater", std::to_string(i));
+    if (!id) die("agent id: " + bb::to_string(id.error()));
+    llm_agent_config llm;
+    llm.client = model;
+    llm.system = "You are debater/" + std::to_string(i) + ".";
+    llm.prompt = "Question: {{input.question}}\nYour persona: {{input.persona}}.";
+    auto logic = llm_agent(llm);
+    if (!logic) die("llm_agent: " + bb::to_string(logic.error()));
+    auto a = actors::spawn_agent(rt, board, {*id, "debater", {}}, *logic);
+    if (!a) die("spawn_agent: " + bb::to_string(a.error()));
+    cfg.debaters.push_back({*id, *a, "debater/" + std::to_string(i)});
+  }
+  cfg.run.stop = max_rounds(rounds);
+  auto d = spawn_debate(rt, board, cfg);
+  if (!d) die("spawn_debate: " + bb::to_string(d.error()));
+  int n = 0;
+  auto debate = [&] {
+    auto r = run_pattern(rt.system(), *d, "bench-" + std::to_string(n++),
+                         {{"question", "How many minutes does the job take?"}}, std::chrono::minutes(10));
+    if (!r) die("debate run failed: " + actors::render(r.error()));
+    if (r->rounds != rounds)
+      die("debate ran " + std::to_string(r->rounds) + " rounds, not " + std::to_string(rounds) + " (" +
+          to_string(r->status) + ": " + r->reason + ")");
+  };
+  for (int i = 0; i < warmup; ++i) debate();
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < runs; ++i) debate();
+  double s = bench::seconds_since(t0);
+  const double hwm = status_bytes("VmHWM");
+  return {s * 1e6 / (static_cast<double>(runs) * rounds), hwm, hwm - before};
+}
+
+/// llm_debate in a fresh process (this executable with --llm-debate K).
+llm_debate_figures llm_debate_in_child(int k, std::uint32_t rounds, bool quick) {
+  char exe[4096];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) die("cannot find this executable");
+  exe[len] = '\0';
+  const auto c = llm_debate_counts(k, quick);
+  std::string cmd = std::string("'") + exe + "' --llm-debate " + std::to_string(k) + " --rounds " +
+                    std::to_string(rounds) + " --warmup " + std::to_string(c.warmup) + " --runs " +
+                    std::to_string(c.runs);
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) die("cannot run " + cmd);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  if (pclose(p) != 0) die(cmd + " failed: " + out);
+  auto j = json::parse(out, nullptr, false);
+  if (j.is_discarded() || !j.contains("round_us")) die(cmd + " printed: " + out);
+  return {j["round_us"].get<double>(), j["hwm_bytes"].get<double>(), j["added_bytes"].get<double>()};
 }
 
 struct swarm_figures {
@@ -155,7 +267,30 @@ struct settings {
   int reps = 5;
   int only_debaters = 0;  // --debaters K: only the debate case with K debaters
   int only_swarm = 0;     // --swarm N: one swarm round of N agents, printed as one JSON line
+  // --llm-debaters L: the llm debate cases' debater counts ("none": no such case)
+  std::optional<std::vector<int>> llm_debaters;
+  int llm_debate = 0;        // --llm-debate K: one llm debate measurement (a child), one JSON line
+  std::uint32_t rounds = 3;  // --rounds R (llm debate)
+  int warmup = 0;            // --warmup W (with --llm-debate)
+  int runs = 1;              // --runs M (with --llm-debate)
 };
+
+/// "3,10,100" -> {3, 10, 100} (each 1..100000); "none" -> {}.
+std::optional<std::vector<int>> parse_counts(const std::string& text) {
+  std::vector<int> out;
+  if (text == "none") return out;
+  std::size_t pos = 0;
+  while (true) {
+    auto comma = text.find(',', pos);
+    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    char* end = nullptr;
+    long n = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || n < 1 || n > 100000) return std::nullopt;
+    out.push_back(static_cast<int>(n));
+    if (comma == std::string::npos) return out;
+    pos = comma + 1;
+  }
+}
 
 std::optional<settings> parse_args(int argc, char** argv) {
   settings s;
@@ -168,6 +303,22 @@ std::optional<settings> parse_args(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--debaters") == 0 && i + 1 < argc) {
       s.only_debaters = std::atoi(argv[++i]);
       if (s.only_debaters < 1) return std::nullopt;
+    } else if (std::strcmp(argv[i], "--llm-debaters") == 0 && i + 1 < argc) {
+      s.llm_debaters = parse_counts(argv[++i]);
+      if (!s.llm_debaters) return std::nullopt;
+    } else if (std::strcmp(argv[i], "--llm-debate") == 0 && i + 1 < argc) {
+      s.llm_debate = std::atoi(argv[++i]);
+      if (s.llm_debate < 1) return std::nullopt;
+    } else if (std::strcmp(argv[i], "--rounds") == 0 && i + 1 < argc) {
+      int r = std::atoi(argv[++i]);
+      if (r < 1 || r > 1000) return std::nullopt;
+      s.rounds = static_cast<std::uint32_t>(r);
+    } else if (std::strcmp(argv[i], "--warmup") == 0 && i + 1 < argc) {
+      s.warmup = std::atoi(argv[++i]);
+      if (s.warmup < 0) return std::nullopt;
+    } else if (std::strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
+      s.runs = std::atoi(argv[++i]);
+      if (s.runs < 1) return std::nullopt;
     } else if (std::strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
       auto n = bench::parse_reps(argv[++i]);
       if (!n) return std::nullopt;
@@ -183,10 +334,10 @@ void print_table(const std::vector<figure>& figs, const json& m, const settings&
   std::printf("patterns_bench — %s, %d cores, %s; median of %d runs%s\n\n",
               m["cpu"].get<std::string>().c_str(), m["cores"].get<int>(),
               m["kernel"].get<std::string>().c_str(), s.reps, s.quick ? " (quick)" : "");
-  std::printf("%-34s %-22s %12s %12s %12s %10s\n", "case", "metric", "median", "min", "max", "target");
+  std::printf("%-38s %-30s %12s %12s %12s %10s\n", "case", "metric", "median", "min", "max", "target");
   for (const auto& f : figs) {
     std::string target = f.baseline ? bench::human(*f.baseline) : "-";
-    std::printf("%-34s %-22s %12s %12s %12s %10s\n", f.case_name.c_str(), (f.metric + " [" + f.unit + "]").c_str(),
+    std::printf("%-38s %-30s %12s %12s %12s %10s\n", f.case_name.c_str(), (f.metric + " [" + f.unit + "]").c_str(),
                 bench::human(f.median()).c_str(), bench::human(f.min()).c_str(),
                 bench::human(f.max()).c_str(), target.c_str());
   }
@@ -216,6 +367,10 @@ int main(int argc, char** argv) {
                  "  --quick   fewer rounds and agents (smoke test)\n"
                  "  --debaters K  only the debate case with K debaters (for profiling)\n"
                  "  --swarm N     one swarm round of N agents, as a JSON line (run per measurement)\n"
+                 "  --llm-debaters L  debater counts of the llm debate cases, e.g. 3,100 or none\n"
+                 "                (default 3,10,30,100; --quick: 3,100)\n"
+                 "  --llm-debate K [--rounds R] [--warmup W] [--runs M]\n"
+                 "                one llm debate measurement in this process, as a JSON line\n"
                  "  --reps N  repetitions per figure, 5..1000 (default 5; figures are medians)\n";
     return 2;
   }
@@ -223,6 +378,12 @@ int main(int argc, char** argv) {
   if (s.only_swarm) {
     auto f = swarm_round(s.only_swarm);
     std::cout << json{{"round_s", f.round_s}, {"bytes_per_agent", f.bytes_per_agent}}.dump() << std::endl;
+    return 0;
+  }
+  if (s.llm_debate) {
+    auto f = llm_debate(s.llm_debate, s.rounds, s.warmup, s.runs);
+    std::cout << json{{"round_us", f.round_us}, {"hwm_bytes", f.hwm_bytes}, {"added_bytes", f.added_bytes}}.dump()
+              << std::endl;
     return 0;
   }
   std::vector<figure> figures;
@@ -238,6 +399,25 @@ int main(int argc, char** argv) {
              c.k == 3 ? std::optional<double>(50.0) : std::nullopt, {}};
     for (int r = 0; r < s.reps; ++r) f.samples.push_back(debate_round_us(c.k, c.rounds));
     figures.push_back(f);
+  }
+  // The llm debate cases (run_all compares them with LangGraph.js).
+  const std::vector<int> llm_ks =
+      s.only_debaters ? std::vector<int>{}
+                      : s.llm_debaters.value_or(s.quick ? std::vector<int>{3, 100} : std::vector<int>{3, 10, 30, 100});
+  for (int k : llm_ks) {
+    const std::string name = "llm debate, " + std::to_string(k) + " debaters x " + std::to_string(s.rounds) + " rounds";
+    figure t{name, "time per round", "us", std::nullopt, {}};
+    figure hwm{name, "peak RSS", "MiB", std::nullopt, {}};
+    figure added{name, "RSS added by the run", "MiB", std::nullopt, {}};
+    for (int r = 0; r < s.reps; ++r) {
+      auto f = llm_debate_in_child(k, s.rounds, s.quick);
+      t.samples.push_back(f.round_us);
+      hwm.samples.push_back(f.hwm_bytes / 1048576.0);
+      added.samples.push_back(f.added_bytes / 1048576.0);
+    }
+    figures.push_back(t);
+    figures.push_back(hwm);
+    figures.push_back(added);
   }
   if (!s.only_debaters) {
     for (int n : s.quick ? std::vector<int>{1000, 10000} : std::vector<int>{10000, 100000}) {

@@ -21,6 +21,9 @@ packages=(
   libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes
   libsqlite3-dev      # the durable blackboard's log (blackboard::open)
   sqlite3             # the sqlite3 shell, to inspect a durable log (docs/durability.md)
+  cppcheck            # agora review: the reviewer/cppcheck agent (docs/review.md)
+  clang-tidy          # agora review: the reviewer/clang-tidy agent (docs/review.md)
+  chromium            # the report tests open agora report's HTML headless (docs/reports.md)
 )
 
 # Opt-in, not needed to build or test: the servers durable_bench compares
@@ -28,6 +31,10 @@ packages=(
 # system services on 2379 and 6379, which the bench does not use).
 if [ "${1:-}" = "--bench" ]; then
   packages+=(etcd-server redis-server)
+  # benchmarks/run_all: the Erlang/OTP peer, the plots, LangGraph.js (npm ci).
+  packages+=(erlang-base gnuplot-nox nodejs)
+  # npm: Debian's package, unless a node distribution that brings its own is there.
+  if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
   shift
 fi
 
