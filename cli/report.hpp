@@ -18,8 +18,26 @@
 /// auto ok = write_html_report(in, "capital.html");
 /// ```
 ///
+/// What the page holds, top to bottom: a header (run id, pattern, status,
+/// stop reason, rounds, tokens, cost, duration); the timeline (SVG drawn by
+/// the inline script from the embedded JSON data block `#agora-data`: one
+/// lane per member, one band per round, each contribution at its commit
+/// time with its task span's duration and its tokens, late answers,
+/// failures and retries marked); votes per round (`tr.vote-row`) and how
+/// the top answer's share grew; the result and `stopped_by`; conflicts,
+/// retries and failures (round records' failed/missing lists, late
+/// answers, spans with attempts > 1 or status ERROR); the span tree
+/// (anchors `#span-<id>`; clicking a span shows its parent and children);
+/// the run's commits; the transcript (agora::transcript). When its script
+/// has run, `<body data-render="ok">` (`"error"` and a banner if it threw).
+///
+/// Safety: every text from the run is escaped (HTML) or embedded as JSON
+/// with `<`, `>` and `&` as \u escapes and drawn with textContent; the
+/// Content-Security-Policy allows no network and only the page's own
+/// script (a per-page nonce). The page names no URL of its own.
+///
 /// Thread-safety: reads the blackboard through snapshots; may run while the
-/// run goes on.
+/// run goes on (an unfinished run shows status "running").
 #pragma once
 
 #include <string>
@@ -32,6 +50,7 @@ class blackboard;
 
 namespace agora::cli {
 
+/// What to report on. `board` is borrowed: it must outlive the call.
 struct report_input {
   const bb::blackboard* board = nullptr;
   std::string run_id;
@@ -46,6 +65,10 @@ struct report_input {
 /// meta record ("no run 'x' on this blackboard; runs: a, b"), or when the
 /// spans file cannot be read (naming it).
 bb::result<std::string> render_html_report(const report_input& in);
+
+/// `&`, `<`, `>`, `"` and `'` as HTML entities: safe in text and in
+/// quoted attribute values.
+std::string html_escape(const std::string& s);
 
 /// Renders and writes to `path` (atomically: a temporary file renamed).
 /// Fails as render does, or with bb::errc::io_error naming the path.
