@@ -246,6 +246,7 @@ bb::result<actors::agent_actor> spawn_debate(caf::actor_system& sys, std::shared
 
 bb::result<actors::agent_actor> spawn_debate(actors::runtime& rt, std::shared_ptr<bb::blackboard> board,
                                              debate_config cfg) {
+  if (!cfg.run.tracer) cfg.run.tracer = &rt.tracer();
   return spawn_debate(rt.system(), std::move(board), std::move(cfg));
 }
 

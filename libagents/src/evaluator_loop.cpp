@@ -343,6 +343,7 @@ bb::result<actors::agent_actor> spawn_evaluator_loop(caf::actor_system& sys,
 bb::result<actors::agent_actor> spawn_evaluator_loop(actors::runtime& rt,
                                                      std::shared_ptr<bb::blackboard> board,
                                                      evaluator_loop_config cfg) {
+  if (!cfg.run.tracer) cfg.run.tracer = &rt.tracer();
   return spawn_evaluator_loop(rt.system(), std::move(board), std::move(cfg));
 }
 

@@ -12,6 +12,7 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include "agora/actors/errors.hpp"
+#include "agora/actors/tracing.hpp"
 
 namespace agora::detail {
 
@@ -62,6 +63,10 @@ struct run_ctx {
   std::uint32_t round = 0;
   std::uint32_t step = 0;
   std::vector<std::pair<member, json>> asked;  // the step in flight
+  // With a tracer: the run's span and the open round's. Shared pointers
+  // because a span is a move-only value the actor keeps across handlers.
+  std::shared_ptr<actors::span> run_span;
+  std::shared_ptr<actors::span> round_span;
 };
 
 // A step whose fan-out has not closed yet.
@@ -163,6 +168,15 @@ void finish(orchestrator_pointer self, run_ctx& ctx, run_result r) {
   } else {
     r.revision = c->revision;
   }
+  ctx.round_span.reset();
+  if (ctx.run_span) {
+    ctx.run_span->set("agora.status", std::string(to_string(r.status)));
+    ctx.run_span->set("agora.rounds", static_cast<std::int64_t>(r.rounds));
+    ctx.run_span->set("agora.tokens", static_cast<std::int64_t>(r.tokens));
+    ctx.run_span->set("agora.reason", r.reason);
+    if (r.status == run_status::failed) ctx.run_span->fail(r.reason);
+    ctx.run_span.reset();  // written now
+  }
   reply_all(self, ctx.id, outcome_of(def, r, txn, false));
 }
 
@@ -217,6 +231,13 @@ void close_round(orchestrator_pointer self, run_ctx& ctx) {
     return finish(self, ctx,
                   failed_result(ctx, "cannot record round " + std::to_string(ctx.round) + ": " +
                                          bb::to_string(c.error())));
+  if (ctx.round_span) {
+    ctx.round_span->set("agora.answers", static_cast<std::int64_t>(rc.summary.answers.size()));
+    ctx.round_span->set("agora.late", static_cast<std::int64_t>(rc.summary.late));
+    ctx.round_span->set("agora.failed", static_cast<std::int64_t>(rc.summary.failed));
+    if (rc.summary.aggregate) ctx.round_span->set("agora.aggregate", *rc.summary.aggregate);
+    ctx.round_span.reset();
+  }
   decision d = def.run.stop.evaluate(ctx.state);
   if (d.stop) return conclude(self, ctx, d);
   next_round(self, ctx);
@@ -347,7 +368,13 @@ void next_step(orchestrator_pointer self, run_ctx& ctx) {
     t.run_id = ctx.id;
     t.task_id = step_task_id(ctx.round, ctx.step, m.id);
     t.input = input;
-    if (ctx.request.trace.valid()) t.trace = ctx.request.trace.child();
+    // The agent's span is a child of the task's context: the round's span
+    // when we trace, else a child of the request's.
+    if (ctx.round_span) {
+      t.trace = ctx.round_span->context();
+    } else if (ctx.request.trace.valid()) {
+      t.trace = ctx.request.trace.child();
+    }
     auto stored = snap.get(input["key"].get<std::string>());
     if (stored && stored->exists()) {
       actors::outcome o;
@@ -432,6 +459,12 @@ void step_closed(orchestrator_pointer self, std::uint64_t tag, std::vector<actor
 void next_round(orchestrator_pointer self, run_ctx& ctx) {
   ctx.round = ctx.state.rounds_done() + 1;
   ctx.step = 0;
+  if (ctx.run_span) {
+    ctx.round_span = std::make_shared<actors::span>(self->state.def->run.tracer->start(
+        "pattern.round", ctx.run_span->context(), author_of(*self->state.def)));
+    ctx.round_span->set("agora.run", ctx.id);
+    ctx.round_span->set("agora.round", static_cast<std::int64_t>(ctx.round));
+  }
   next_step(self, ctx);
 }
 
@@ -492,6 +525,14 @@ void start(orchestrator_pointer self, run_ctx& ctx) {
   ctx.state.run_id = ctx.id;
   ctx.state.elapsed = ctx.elapsed_before;
   ctx.started = steady::now();
+  if (def.run.tracer && def.run.tracer->enabled()) {
+    ctx.run_span = std::make_shared<actors::span>(
+        def.run.tracer->start("pattern.run", ctx.request.trace, author_of(def)));
+    ctx.run_span->set("agora.run", ctx.id);
+    ctx.run_span->set("agora.pattern", def.name);
+    if (!ctx.state.rounds.empty())
+      ctx.run_span->set("agora.resumed_after_round", static_cast<std::int64_t>(ctx.state.rounds_done()));
+  }
   if (!ctx.state.rounds.empty()) {
     // Stopped between recording a round and recording the result.
     decision d = def.run.stop.evaluate(ctx.state);

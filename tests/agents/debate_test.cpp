@@ -1,6 +1,10 @@
 #include "agora/agents/debate.hpp"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <random>
 
@@ -439,4 +443,64 @@ TEST_CASE("debate settles on a plurality when no majority forms", "[agents][deba
   CHECK(r.answer == "x");
   CHECK(r.reason ==
         "consensus (plurality): 2 of 5 agree on 'x' after round 2 and max_rounds: 2 of 2 rounds done");
+}
+
+TEST_CASE("debate traces the run: a span per run and per round, members' task spans under their round",
+          "[agents][debate][tracing]") {
+  const std::string path = "/tmp/agora-debate-spans-" + std::to_string(::getpid()) + ".jsonl";
+  std::remove(path.c_str());
+  {
+    auto o = test_runtime();
+    o.spans_path = path;
+    actors::runtime rt{o};
+    REQUIRE(rt.tracer().enabled());
+    auto board = std::make_shared<bb::blackboard>();
+    debate_config cfg;
+    const std::vector<std::string> opinions = {"42", "41", "42"};
+    for (int i = 0; i < 3; ++i) {
+      auto id = fixture::id("debater/d" + std::to_string(i));
+      // The runtime's overload: the agent writes its agent.task spans.
+      auto a = actors::spawn_agent(rt, board, actors::agent_spec{id, "test", {}},
+                                   debater([first = opinions[i]](const debate_turn& t) -> bb::result<json> {
+                                     if (t.round == 1) return json(first);
+                                     return json(*t.previous_aggregate);
+                                   }));
+      REQUIRE(a);
+      cfg.debaters.push_back({id, *a, ""});
+    }
+    cfg.run.stop = consensus(unanimity) | max_rounds(5);
+    auto d = spawn_debate(rt, board, cfg);  // takes the runtime's tracer
+    REQUIRE(d);
+    auto r = run_pattern(rt.system(), *d, "traced", {{"question", "6 x 7?"}}, 20s);
+    REQUIRE(r);
+    CHECK(r->rounds == 2);
+    rt.tracer().flush();
+  }
+  std::ifstream in(path);
+  std::vector<json> spans;
+  for (std::string line; std::getline(in, line);) spans.push_back(json::parse(line));
+  std::remove(path.c_str());
+  auto named = [&](const std::string& n) {
+    std::vector<json> out;
+    for (const auto& s : spans)
+      if (s["name"] == n) out.push_back(s);
+    return out;
+  };
+  auto runs = named("pattern.run");
+  auto rounds = named("pattern.round");
+  auto tasks = named("agent.task");
+  REQUIRE(runs.size() == 1);
+  CHECK(runs[0]["parentSpanId"] == "");
+  REQUIRE(rounds.size() == 2);
+  REQUIRE(tasks.size() == 6);
+  std::set<std::string> round_ids;
+  for (const auto& rs : rounds) {
+    CHECK(rs["parentSpanId"] == runs[0]["spanId"]);
+    CHECK(rs["traceId"] == runs[0]["traceId"]);
+    round_ids.insert(rs["spanId"].get<std::string>());
+  }
+  for (const auto& ts : tasks) {
+    CHECK(round_ids.count(ts["parentSpanId"].get<std::string>()) == 1);
+    CHECK(ts["traceId"] == runs[0]["traceId"]);
+  }
 }

@@ -60,6 +60,10 @@
 #include "agora/agents/policy.hpp"
 #include "agora/blackboard/result.hpp"
 
+namespace agora::actors {
+class tracer;
+}
+
 namespace agora {
 
 using json = nlohmann::json;
@@ -94,6 +98,14 @@ struct run_options {
   /// What decides the result when the stop settles no answer.
   agora::fallback fallback = fallback::best_so_far;
   round_options round;
+  /// Spans of the run, when set and enabled (the spawn_* overloads that take
+  /// a runtime use its tracer unless one is set here): `pattern.run` per
+  /// run (a child of the run request's trace context, or a new trace),
+  /// `pattern.round` per round (its child), and every member's task
+  /// carries the round span's context, so the agents' `agent.task` spans
+  /// hang under the round they answered. Not owned; must outlive the
+  /// pattern.
+  actors::tracer* tracer = nullptr;
 };
 
 /// How a run ended.
