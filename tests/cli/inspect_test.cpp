@@ -149,15 +149,21 @@ TEST_CASE("agora inspect TRACE prints the span tree", "[cli][inspect]") {
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   auto lines = lines_of(r.out);
-  REQUIRE(lines.size() == 12);  // the trace, its run span, 10 tasks
+  REQUIRE(lines.size() == 15);  // the trace, cli.run, pattern.run, 2 rounds, 10 tasks
   CHECK(lines[0].rfind("trace ", 0) == 0);
-  CHECK(lines[1].rfind("  pattern.run [debate/orchestrator] ", 0) == 0);
-  std::size_t tasks = 0, errors = 0;
-  for (std::size_t i = 2; i < lines.size(); ++i) {
-    CHECK(lines[i].rfind("    agent.task [debater/", 0) == 0);  // indented under the run
+  CHECK(lines[1].rfind("  cli.run [agora] ", 0) == 0);
+  CHECK(lines[2].rfind("    pattern.run [debate/orchestrator] ", 0) == 0);
+  std::size_t tasks = 0, errors = 0, rounds = 0;
+  for (std::size_t i = 3; i < lines.size(); ++i) {
+    if (lines[i].rfind("      pattern.round [debate/orchestrator] ", 0) == 0) {
+      ++rounds;
+      continue;
+    }
+    CHECK(lines[i].rfind("        agent.task [debater/", 0) == 0);  // indented under its round
     tasks += lines[i].find(" run=demo task=r") != std::string::npos;
     errors += lines[i].find(" ERROR: io_error: model unavailable") != std::string::npos;
   }
+  CHECK(rounds == 2);
   CHECK(tasks == 10);
   CHECK(errors == 2);
   CHECK(r.out.find("task=r2:debater:erin attempts=2") != std::string::npos);
@@ -168,8 +174,10 @@ TEST_CASE("agora inspect TRACE prints the span tree", "[cli][inspect]") {
   auto parsed = json::parse(one.out, nullptr, false);
   REQUIRE(parsed.is_array());
   REQUIRE(parsed.size() == 1);
-  CHECK(parsed[0]["name"] == "pattern.run");
-  CHECK(parsed[0]["children"].size() == 10);
+  CHECK(parsed[0]["name"] == "cli.run");
+  REQUIRE(parsed[0]["children"].size() == 1);
+  CHECK(parsed[0]["children"][0]["name"] == "pattern.run");
+  CHECK(parsed[0]["children"][0]["children"].size() == 2);
 
   auto other = run_agora({"inspect", spans, "--trace-id", "0123"});
   CHECK(other.exit_code == 2);

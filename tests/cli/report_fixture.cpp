@@ -148,11 +148,10 @@ bb::result<run_result> make_demo_run(const std::string& dir, const std::string& 
     cfg.run.round.late_grace = std::chrono::seconds(10);
     auto debate = spawn_debate(**rt, board, cfg);
     if (!debate) return debate.error();
-    // run_pattern without a trace makes every task a root span; a run
-    // started under a span of its own links its tasks to it (what the
-    // report's span tree shows).
-    auto root = (*rt)->tracer().start("pattern.run", actors::trace_context::make_root(),
-                                      "debate/orchestrator");
+    // The caller's own span, as `agora run` would write one: the
+    // orchestrator's pattern.run is its child, the rounds and the members'
+    // tasks below that (the tree the report shows).
+    auto root = (*rt)->tracer().start("cli.run", actors::trace_context::make_root(), "agora");
     root.set("agora.run", run_id);
     actors::task t;
     t.run_id = run_id;

@@ -62,7 +62,7 @@ TEST_CASE("report shows every agent and round with the votes and the result and 
   CHECK(html.find(">late</span>") != std::string::npos);
   CHECK(html.find("task r2:debater:erin ran 2 times") != std::string::npos);
   // Spans with anchors, and the transcript.
-  CHECK(count_of(html, "<li id=\"span-") == 11);
+  CHECK(count_of(html, "<li id=\"span-") == 14);  // cli.run, pattern.run, 2 rounds, 10 tasks
   CHECK(html.find("pattern.run [debate/orchestrator]") != std::string::npos);
   CHECK(html.find("result: settled, answer 42") != std::string::npos);
   // The timeline's data: every contribution with its commit revision and tokens.
@@ -122,8 +122,8 @@ TEST_CASE("report names span lines it cannot read and still renders", "[cli][rep
   }
   const std::string html = render(d);
   CHECK(html.find("1 span line(s) could not be read") != std::string::npos);
-  CHECK(html.find("spans.jsonl:12: not JSON") != std::string::npos);
-  CHECK(count_of(html, "<li id=\"span-") == 11);
+  CHECK(html.find("spans.jsonl:15: not JSON") != std::string::npos);
+  CHECK(count_of(html, "<li id=\"span-") == 14);  // cli.run, pattern.run, 2 rounds, 10 tasks
 }
 
 TEST_CASE("agora report writes DIR/report-RUN.html and prints its path", "[cli][report]") {
@@ -135,7 +135,7 @@ TEST_CASE("agora report writes DIR/report-RUN.html and prints its path", "[cli][
   CHECK(r.out == path + "\n");
   const std::string html = read_file(path);
   CHECK(html.find("<title>Agora report: demo</title>") != std::string::npos);
-  CHECK(count_of(html, "<li id=\"span-") == 11);  // found DIR/spans.jsonl by itself
+  CHECK(count_of(html, "<li id=\"span-") == 14);  // cli.run, pattern.run, 2 rounds, 10 tasks  // found DIR/spans.jsonl by itself
 
   auto o = run_agora({"report", d.dir.path(), "-o", d.dir / "x.html"});
   CHECK(o.exit_code == 0);
@@ -230,10 +230,13 @@ TEST_CASE("agora report's page renders in headless Chromium", "[cli][report][chr
   SECTION("a span opened by its anchor shows its parent and children") {
     auto spans = cli::read_span_file(d.dir / "spans.jsonl", true);
     REQUIRE(spans);
-    std::string run_span, erin_span;
+    std::string run_span, erin_span, erin_parent;
     for (const auto& s : spans->spans) {
       if (s.name == "pattern.run") run_span = s.span_id;
-      if (s.attribute("agora.task") == "r2:debater:erin") erin_span = s.span_id;
+      if (s.attribute("agora.task") == "r2:debater:erin") {
+        erin_span = s.span_id;
+        erin_parent = s.parent_id;
+      }
     }
     REQUIRE_FALSE(run_span.empty());
     REQUIRE_FALSE(erin_span.empty());
@@ -253,11 +256,16 @@ TEST_CASE("agora report's page renders in headless Chromium", "[cli][report][chr
     };
     const std::string erin = panel_of(erin_span);
     CHECK(erin.find("<h3>agent.task — debater/erin</h3>") != std::string::npos);
-    CHECK(erin.find("enclosed by <a href=\"#span-" + run_span + "\"") != std::string::npos);
+    // Its parent is recorded: round 2's span.
+    CHECK(erin.find("<dt>parent</dt><dd><a href=\"#span-" + erin_parent + "\"") != std::string::npos);
+    CHECK(erin.find("(not recorded)") == std::string::npos);
     CHECK(erin.find("<dt>agora.attempts</dt><dd>2</dd>") != std::string::npos);
     const std::string run = panel_of(run_span);
     CHECK(run.find("<h3>pattern.run — debate/orchestrator</h3>") != std::string::npos);
-    CHECK(count_of(run, "<a href=\"#span-") == 10);  // its ten task spans
+    CHECK(count_of(run, "<a href=\"#span-") == 3);  // its parent (cli.run) and its two rounds
+    const std::string round2 = panel_of(erin_parent);
+    CHECK(round2.find("<h3>pattern.round — debate/orchestrator</h3>") != std::string::npos);
+    CHECK(count_of(round2, "<a href=\"#span-") == 6);  // its parent and five task spans
   }
 
   SECTION("a screenshot") {
