@@ -12,20 +12,31 @@
 ///   "agents": [
 ///     {"id": "debater/alice", "kind": "llm", "role": "a careful geographer",
 ///      "endpoint": "local", "prompt": "Answer: {{input.question}}"},
-///     {"id": "debater/bob", "kind": "tool", "command": ["python3", "bob.py"]},
-///     {"id": "debater/carol", "kind": "llm", "endpoint": "local", "on": "worker"}
+///     {"id": "debater/bob", "kind": "tool", "command": ["sh", "tools/bob.sh"]},
+///     {"id": "debater/carol", "kind": "scripted", "replies": ["Sydney", "Canberra"],
+///      "on": "worker"}
 ///   ],
-///   "endpoints": {"local": {"url": "http://127.0.0.1:8080/v1/chat/completions",
-///                           "api": "openai", "model": "qwen2.5"}},
+///   "endpoints": {"local": {"format": "openai", "base_url": "http://127.0.0.1:8080/v1",
+///                           "model": "qwen2.5"}},
 ///   "stop": {"any": [{"consensus": "majority"}, {"max_rounds": 3}]},
 ///   "fallback": "best_so_far"
 /// }
 /// ```
 ///
+/// ```cpp
+/// auto l = load_scenario("capital.json", {"agents.0.role=a skeptic"});
+/// if (!l) { for (const auto& e : l.errors) std::cerr << e.to_string() << "\n"; return exit_usage; }
+/// process_runner runner;
+/// logic_context ctx{&runner, nullptr, ""};
+/// for (const auto& a : l.value->agents) auto logic = make_agent_logic(*l.value, a, ctx);
+/// ```
+///
 /// Loading checks everything before anything runs; an error names the file,
 /// the line and column, the field (a JSON pointer) and what was expected:
 /// `capital.json:7:16: /agents/1/kind: expected one of "llm", "tool",
-/// "scripted"; got "lmm"`.
+/// "scripted"; got "lmm"; did you mean "llm"?`. Every error is reported,
+/// not only the first; positions come from a scan of the text (nlohmann
+/// keeps none), values set by --set are blamed on the --set.
 ///
 /// Thread-safety: values; load_scenario and make_agent_logic may run on any
 /// thread.
@@ -40,6 +51,9 @@
 #include <nlohmann/json.hpp>
 
 #include "agora/actors/agent.hpp"
+#include "agora/agents/evaluator_loop.hpp"
+#include "agora/agents/run.hpp"
+#include "agora/agents/swarm.hpp"
 #include "agora/blackboard/result.hpp"
 
 namespace agora::actors {
@@ -89,6 +103,19 @@ struct scenario {
   std::vector<agent_def> agents;
   /// The whole document after overrides (the run records it in its meta).
   json document;
+  /// "stop", "fallback" and "round", as the pattern takes them.
+  agora::run_options run;
+  /// "vote_field": votes compare this field of object answers ("" = the
+  /// whole answer, default_extractor).
+  std::string vote_field;
+  /// "swarm": {"order", "blind_first", "merge"}. merge: "" = none (the
+  /// contributors edit the artifact), "collect" (object id → contribution),
+  /// "list" (array in id order), "concat" (arrays concatenated).
+  agora::swarm_order order = agora::swarm_order::parallel_then_merge;
+  bool blind_first = false;
+  std::string merge;
+  /// "evaluator_loop": {"combine": "mean" | "min"}.
+  agora::score_combine combine = agora::score_combine::mean;
 
   /// The directory relative paths in the file resolve against.
   std::string base_dir() const;
@@ -124,15 +151,37 @@ struct logic_context {
   std::string record_path;
 };
 
-/// Builds the logic of one agent of `s`: an LLM agent (llm_agent.hpp) on its
-/// endpoint, replay file or scripted replies; a tool agent that runs its
-/// command with the task's input as JSON on stdin and takes its stdout as
-/// the contribution; a scripted agent answering from a list. The logic
-/// keeps what it needs alive (clients). Fails with bb::errc::invalid_argument
+/// Builds the logic of one agent of `s`, following the contribution protocol
+/// of its part (run.hpp; debate.hpp, swarm.hpp, evaluator_loop.hpp):
+/// - "llm": an LLM agent (llm_agent.hpp) on an http_client for its endpoint
+///   (key from the variable `api_key_env` names) or a replay_client for its
+///   "replay" file, wrapped in a recording_client with ctx.record_path;
+///   evaluators get a default output schema {pass, score, critique};
+/// - "tool": asynchronous logic that runs "command" through ctx.processes
+///   (never on a CAF worker) with the task input as JSON on stdin (plus
+///   "agent", "previous_record" and, for swarm contributors, "artifact");
+///   stdout is the contribution (JSON, else the text as a string); a non-zero
+///   exit or a timeout fails the task naming the command and stderr's last line;
+/// - "scripted": "replies"[round - 1] (the last one repeats).
+/// The logic keeps what it needs alive (clients). Fails with bb::errc::invalid_argument
 /// naming the agent and the field (an endpoint's key variable is unset, a
 /// replay file does not open).
 bb::result<actors::agent_logic> make_agent_logic(const scenario& s, const agent_def& a,
                                                  const logic_context& ctx);
+
+/// The enums of the format, as the checker knows them (the schema file
+/// must list the same; a test compares them).
+const std::vector<std::string>& scenario_patterns();   ///< "debate", "swarm", "evaluator_loop"
+const std::vector<std::string>& scenario_agent_kinds(); ///< "llm", "tool", "scripted"
+const std::vector<std::string>& scenario_agent_parts(); ///< "debater", "judge", ...
+const std::vector<std::string>& scenario_fallbacks();   ///< "best_so_far", "last", "escalate"
+const std::vector<std::string>& scenario_stop_kinds();  ///< "any", "all", "max_rounds", ...
+const std::vector<std::string>& scenario_swarm_orders(); ///< "round_robin", ...
+const std::vector<std::string>& scenario_swarm_merges(); ///< "collect", "list", "concat"
+
+/// The stop policy of a scenario's "stop" value; errors name `pointer`
+/// below it. Used by load_scenario; exposed for tests.
+bb::result<agora::policy> parse_stop_policy(const json& j, const std::string& pointer = "/stop");
 
 /// The scenario JSON Schema (draft 2020-12) the binary was built with —
 /// the same text as cli/scenario.schema.json.

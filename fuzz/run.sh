@@ -26,6 +26,7 @@ jobs=${JOBS:-2}
 max_len=${FUZZ_MAX_LEN:-4096}
 timeout=${FUZZ_TIMEOUT:-10}
 all=(contract key promotion json_text sse wire_reply wire_stream http_error usage llm_json replay_file endpoint)
+all+=(scenario)  # cli/scenario.cpp: fuzz/targets/scenario.cpp
 if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all[@]}"); fi
 
 for cc in clang++-14 clang++; do

@@ -71,6 +71,9 @@ int fuzz_llm_json(const std::uint8_t* data, std::size_t size);
 int fuzz_replay_file(const std::uint8_t* data, std::size_t size);
 /// endpoint::from_json, and retry_policy::next_delay of what it accepts.
 int fuzz_endpoint(const std::uint8_t* data, std::size_t size);
+/// cli::parse_scenario (the `agora run` scenario checker) with and without
+/// --set overrides: a scenario or errors that name the file, never a throw.
+int fuzz_scenario(const std::uint8_t* data, std::size_t size);
 
 /// One target, by name (the name is also its corpus and regression folder).
 struct target {
@@ -85,7 +88,8 @@ inline std::vector<target> all_targets() {
           {"sse", fuzz_sse},                 {"wire_reply", fuzz_wire_reply},
           {"wire_stream", fuzz_wire_stream}, {"http_error", fuzz_http_error},
           {"usage", fuzz_usage},             {"llm_json", fuzz_llm_json},
-          {"replay_file", fuzz_replay_file}, {"endpoint", fuzz_endpoint}};
+          {"replay_file", fuzz_replay_file}, {"endpoint", fuzz_endpoint},
+          {"scenario", fuzz_scenario}};
 }
 
 // --- failures --------------------------------------------------------------------

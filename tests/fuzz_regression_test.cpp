@@ -74,6 +74,7 @@ TEST_CASE("fuzz target usage passes its seeds and saved crashes", "[fuzz][usage]
 TEST_CASE("fuzz target llm_json passes its seeds and saved crashes", "[fuzz][llm_json]") { check_target("llm_json"); }
 TEST_CASE("fuzz target replay_file passes its seeds and saved crashes", "[fuzz][replay_file]") { check_target("replay_file"); }
 TEST_CASE("fuzz target endpoint passes its seeds and saved crashes", "[fuzz][endpoint]") { check_target("endpoint"); }
+TEST_CASE("fuzz target scenario passes its seeds and saved crashes", "[fuzz][scenario]") { check_target("scenario"); }
 
 TEST_CASE("fuzz regression folders each name a fuzz target", "[fuzz]") {
   // A crash saved under a misspelt folder would never be replayed.
