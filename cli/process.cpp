@@ -139,12 +139,16 @@ bb::result<process_result> run_process(const process_request& rq) {
     if (out_r.fd >= 0) { fds[n] = {out_r.fd, POLLIN, 0}; idx_out = n++; }
     if (err_r.fd >= 0) { fds[n] = {err_r.fd, POLLIN, 0}; idx_err = n++; }
     if (in_w.fd >= 0) { fds[n] = {in_w.fd, POLLOUT, 0}; idx_in = n++; }
+    if (rq.cancel && rq.cancel->load()) {
+      res.cancelled = true;
+      break;
+    }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
     if (left.count() <= 0) {
       res.timed_out = true;
       break;
     }
-    int pr = ::poll(fds, n, static_cast<int>(std::min<long long>(left.count(), 1000)));
+    int pr = ::poll(fds, n, static_cast<int>(std::min<long long>(left.count(), rq.cancel ? 50 : 1000)));
     if (pr < 0) {
       if (errno == EINTR) continue;
       ::kill(-pid, SIGKILL);
@@ -174,7 +178,7 @@ bb::result<process_result> run_process(const process_request& rq) {
     }
   }
   in_w.reset();
-  if (res.timed_out) ::kill(-pid, SIGKILL);
+  if (res.timed_out || res.cancelled) ::kill(-pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -195,22 +199,28 @@ process_runner::process_runner(std::size_t threads) {
 }
 
 process_runner::~process_runner() {
+  cancel_all();
+  for (auto& t : threads_) t.join();
+}
+
+void process_runner::cancel_all() {
   std::deque<std::pair<process_request, callback>> left;
   {
     std::lock_guard<std::mutex> lk(mu_);
     stopping_ = true;
+    cancelled_ = true;  // running processes see it within 50 ms
     left.swap(queue_);
   }
   cv_.notify_all();
   for (auto& [rq, done] : left)
     done(bb::error{bb::errc::io_error, "cancelled: '" + join_argv(rq.argv) + "' never ran"});
-  for (auto& t : threads_) t.join();
 }
 
 void process_runner::submit(process_request rq, callback done) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (!stopping_) {
+      if (!rq.cancel) rq.cancel = &cancelled_;
       queue_.emplace_back(std::move(rq), std::move(done));
       cv_.notify_one();
       return;

@@ -19,6 +19,7 @@
 /// is thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -45,6 +46,9 @@ struct process_request {
   std::size_t max_output = 16u << 20;
   /// Extra environment entries "NAME=value" on top of the caller's.
   std::vector<std::string> env;
+  /// When set and it becomes true, the process group is killed at once
+  /// (checked every 50 ms) and the result says `cancelled`. Not owned.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct process_result {
@@ -53,6 +57,8 @@ struct process_result {
   /// The signal that ended it, 0 when it exited.
   int signal = 0;
   bool timed_out = false;
+  /// Killed because process_request::cancel became true.
+  bool cancelled = false;
   bool truncated = false;
   std::string out;
   std::string err;
@@ -69,10 +75,11 @@ bb::result<process_result> run_process(const process_request& rq);
 bool program_exists(const std::string& name);
 
 /// A small pool that runs processes off the caller's thread (agent logic
-/// must not block a CAF worker) and calls `done` from a pool thread. The
-/// destructor stops taking work, answers queued requests with
-/// bb::errc::io_error ("cancelled: ..."), waits for running processes (each
-/// bounded by its timeout) and joins its threads.
+/// must not block a CAF worker) and calls `done` from a pool thread.
+/// cancel_all() (what a command does on SIGINT) kills the running process
+/// groups and answers everything queued with bb::errc::io_error
+/// ("cancelled: ..."); the runner then refuses new work the same way. The
+/// destructor does the same and joins its threads.
 class process_runner {
  public:
   using callback = std::function<void(bb::result<process_result>)>;
@@ -85,9 +92,13 @@ class process_runner {
   /// Queues a process; `done` is called exactly once.
   void submit(process_request rq, callback done);
 
+  /// Kills what runs, cancels what waits, refuses what comes. Any thread.
+  void cancel_all();
+
  private:
   void work();
 
+  std::atomic<bool> cancelled_{false};
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::pair<process_request, callback>> queue_;

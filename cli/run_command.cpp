@@ -234,6 +234,7 @@ int execute_scenario(const scenario& s, const run_settings& settings, caf::actor
       res->cv.wait_for(lock, std::chrono::milliseconds(100));
       if (!res->value && interrupted()) {
         was_interrupted = true;
+        runner.cancel_all();  // tool processes die now, not at their own timeout
         break;
       }
     }

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "process.hpp"
 
@@ -89,4 +90,48 @@ TEST_CASE("process survives a child that exits without reading its stdin", "[cli
   auto r = run_process(rq);
   REQUIRE(r);
   CHECK(r->exit_code == 0);
+}
+
+TEST_CASE("process_runner cancel_all kills running processes and refuses new work", "[cli][process]") {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started_done = false, cancelled = false;
+  process_runner runner(1);
+  process_request rq;
+  rq.argv = {"sh", "-c", "sleep 30"};
+  rq.timeout = 60s;
+  const auto t0 = std::chrono::steady_clock::now();
+  runner.submit(rq, [&](agora::bb::result<process_result> r) {
+    std::lock_guard<std::mutex> lk(mu);
+    started_done = true;
+    // Killed while it ran, or answered as cancelled before it ran.
+    cancelled = (r && r->cancelled && r->signal == 9) || (!r && r.error().message.rfind("cancelled", 0) == 0);
+    cv.notify_all();
+  });
+  process_request probe;
+  probe.argv = {"true"};
+  runner.cancel_all();
+  {
+    std::unique_lock<std::mutex> lk(mu);
+    REQUIRE(cv.wait_for(lk, 20s, [&] { return started_done; }));
+  }
+  // Either it was still queued (answered as cancelled, never ran) or it ran
+  // and was killed: both well before its 30 s.
+  CHECK(std::chrono::steady_clock::now() - t0 < 10s);
+  bool refused = false;
+  runner.submit(probe, [&](agora::bb::result<process_result> r) { refused = !r; });
+  CHECK(refused);
+  CHECK(cancelled);
+}
+
+TEST_CASE("process with a cancel flag is killed when the flag is set", "[cli][process]") {
+  std::atomic<bool> flag{true};  // already set: killed right after it started
+  process_request rq;
+  rq.argv = {"sh", "-c", "sleep 30"};
+  rq.cancel = &flag;
+  auto r = run_process(rq);
+  REQUIRE(r);
+  CHECK(r->cancelled);
+  CHECK(r->signal == 9);
+  CHECK(r->elapsed < 10s);
 }
