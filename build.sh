@@ -2,7 +2,8 @@
 # The project's one entry point. Each command installs what is missing
 # (scripts/setup.sh), configures, builds and runs.
 #
-#   ./build.sh demo    build and run the main job (the blackboard tour)
+#   ./build.sh demo    build `agora` and run the main job: `agora review` of
+#                      the sample tree examples/review-sample (offline)
 #   ./build.sh test    build with -Werror and run every test; then run the
 #                      blackboard and LLM-layer tests (the code without CAF)
 #                      again under AddressSanitizer + UndefinedBehaviorSanitizer,
@@ -27,9 +28,18 @@ configure() {  # dir, extra cmake args...
 
 case "$cmd" in
   demo)
+    # The main job: a swarm of reviewer agents reviews the sample tree
+    # (offline), keeps the run in build/demo/review/ and writes the
+    # review as Markdown, SARIF and an HTML report of the run.
     configure "$build"
-    cmake --build "$build" -j "$jobs" --target blackboard_tour
-    "$build/examples/blackboard_tour"
+    cmake --build "$build" -j "$jobs" --target agora
+    mkdir -p "$build/demo"
+    "$build/cli/agora" review examples/review-sample --fail-on never \
+      --data "$build/demo/review" --markdown "$build/demo/review.md" \
+      --sarif "$build/demo/review.sarif" --report "$build/demo/review.html"
+    echo
+    echo "demo: wrote $build/demo/review.md, review.sarif and review.html (open it in a browser);"
+    echo "      the run is in $build/demo/review: try '$build/cli/agora inspect $build/demo/review --run review'"
     ;;
   test)
     configure "$build" -DAGORA_WERROR=ON
