@@ -101,8 +101,16 @@ bb::result<process_result> run_process(const process_request& rq) {
   std::vector<char*> args;
   for (const auto& a : rq.argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The caller's environment, with rq.env's entries replacing those of the
+  // same name (a second PATH= would be ignored by getenv in the child).
+  auto name_of = [](const std::string& e) { return e.substr(0, e.find('=')); };
   std::vector<std::string> env_store;
-  for (char** e = environ; e && *e; ++e) env_store.emplace_back(*e);
+  for (char** e = environ; e && *e; ++e) {
+    std::string entry(*e);
+    bool replaced = std::any_of(rq.env.begin(), rq.env.end(),
+                                [&](const std::string& x) { return name_of(x) == name_of(entry); });
+    if (!replaced) env_store.push_back(std::move(entry));
+  }
   for (const auto& e : rq.env) env_store.push_back(e);
   std::vector<char*> envp;
   for (auto& e : env_store) envp.push_back(e.data());

@@ -44,7 +44,8 @@ struct process_request {
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
   /// Bytes kept of stdout and of stderr each.
   std::size_t max_output = 16u << 20;
-  /// Extra environment entries "NAME=value" on top of the caller's.
+  /// Environment entries "NAME=value" on top of the caller's; one whose
+  /// NAME the caller has replaces it.
   std::vector<std::string> env;
   /// When set and it becomes true, the process group is killed at once
   /// (checked every 50 ms) and the result says `cancelled`. Not owned.

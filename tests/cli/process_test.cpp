@@ -135,3 +135,12 @@ TEST_CASE("process with a cancel flag is killed when the flag is set", "[cli][pr
   CHECK(r->signal == 9);
   CHECK(r->elapsed < 10s);
 }
+
+TEST_CASE("process env entries replace the caller's of the same name", "[cli][process]") {
+  process_request rq;
+  rq.argv = {"sh", "-c", "echo \"$HOME|$AGORA_PROCESS_TEST\""};
+  rq.env = {"HOME=/agora-home", "AGORA_PROCESS_TEST=1"};
+  auto r = run_process(rq);
+  REQUIRE(r);
+  CHECK(r->out == "/agora-home|1\n");
+}
