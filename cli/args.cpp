@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <iostream>
 #include <sstream>
 
 namespace agora::cli {
@@ -108,6 +109,21 @@ std::string usage(const command_spec& spec) {
   }
   if (!spec.epilog.empty()) s << "\n" << spec.epilog << (spec.epilog.back() == '\n' ? "" : "\n");
   return s.str();
+}
+
+std::optional<int> parse_or_exit(const command_spec& spec, const std::vector<std::string>& argv,
+                                 parsed_args& out) {
+  auto a = parse_args(spec, argv);
+  if (!a) {
+    std::cerr << a.error().message << "\n";  // names the command itself
+    return exit_usage;
+  }
+  if (a->help) {
+    std::cout << usage(spec);
+    return exit_ok;
+  }
+  out = std::move(*a);
+  return std::nullopt;
 }
 
 bb::result<double> number_option(const parsed_args& a, const std::string& name, double fallback,

@@ -85,6 +85,18 @@ bb::result<parsed_args> parse_args(const command_spec& spec, const std::vector<s
 /// The `--help` text: synopsis, description, options aligned, epilog.
 std::string usage(const command_spec& spec);
 
+/// What every command does first: parses `argv` into `out`; on a bad
+/// command line prints the error to stderr and returns exit_usage; on
+/// `--help` prints usage to stdout and returns exit_ok; otherwise returns
+/// nothing and the command goes on.
+///
+/// ```cpp
+/// parsed_args a;
+/// if (auto done = parse_or_exit(spec, args, a)) return *done;
+/// ```
+std::optional<int> parse_or_exit(const command_spec& spec, const std::vector<std::string>& argv,
+                                 parsed_args& out);
+
 /// Parses a number option: fails naming the option and the text when it is
 /// not a number in [min, max].
 bb::result<double> number_option(const parsed_args& a, const std::string& name, double fallback,

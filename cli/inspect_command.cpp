@@ -301,12 +301,9 @@ int trace(const std::string& path, const parsed_args& a, bool as_json) {
 
 int inspect_command(const std::vector<std::string>& args) {
   const command_spec& spec = inspect_spec();
-  auto a = parse_args(spec, args);
-  if (!a) return fail(exit_usage, a.error().message);
-  if (a->help) {
-    std::cout << usage(spec);
-    return exit_ok;
-  }
+  parsed_args parsed;
+  if (auto done = parse_or_exit(spec, args, parsed)) return *done;
+  const parsed_args* a = &parsed;
   const std::string target = a->positionals.at(0);
   const bool as_json = a->has("json");
   std::error_code ec;

@@ -100,12 +100,9 @@ int serve_command(const std::vector<std::string>& args) {
       "certificate; 3 cannot listen (port taken) or a run could not be done;\n"
       "130 a --once run interrupted by SIGINT/SIGTERM.\n"};
   add_node_options(spec, node_role::serve);
-  auto a = parse_args(spec, args);
-  if (!a) return usage_error("serve", a.error().message);
-  if (a->help) {
-    std::cout << usage(spec);
-    return exit_ok;
-  }
+  parsed_args parsed;
+  if (auto done = parse_or_exit(spec, args, parsed)) return *done;
+  const parsed_args* a = &parsed;
   auto opts = read_node_options(*a, node_role::serve);
   if (!opts) return usage_error("serve", opts.error().message);
   if (plaintext_refused("serve", *opts)) return exit_usage;
@@ -222,12 +219,9 @@ int worker_command(const std::vector<std::string>& args) {
       "or certificate; 3 the node refused the join (token, TLS), could not be reached,\n"
       "or went away (\"lost the node HOST:PORT\").\n"};
   add_node_options(spec, node_role::worker);
-  auto a = parse_args(spec, args);
-  if (!a) return usage_error("worker", a.error().message);
-  if (a->help) {
-    std::cout << usage(spec);
-    return exit_ok;
-  }
+  parsed_args parsed;
+  if (auto done = parse_or_exit(spec, args, parsed)) return *done;
+  const parsed_args* a = &parsed;
   auto opts = read_node_options(*a, node_role::worker);
   if (!opts) return usage_error("worker", opts.error().message);
   if (!a->has("scenario")) return usage_error("worker", "--scenario FILE is required");

@@ -45,15 +45,9 @@ int report_command(const std::vector<std::string>& args) {
     else if (a.rfind("-o=", 0) == 0) argv.push_back("--output=" + a.substr(3));
     else argv.push_back(a);
   }
-  auto a = parse_args(spec, argv);
-  if (!a) {
-    std::cerr << a.error().message << "\n";
-    return exit_usage;
-  }
-  if (a->help) {
-    std::cout << usage(spec);
-    return exit_ok;
-  }
+  parsed_args parsed;
+  if (auto done = parse_or_exit(spec, argv, parsed)) return *done;
+  const parsed_args* a = &parsed;
   const std::string dir = a->positionals.at(0);
   auto board = open_data_dir(dir);
   if (!board) {

@@ -321,15 +321,9 @@ int run_command(const std::vector<std::string>& args) {
       "(every error printed as FILE:LINE:COL: /field: expected ...; got ...), 3 could not run,\n"
       "130 interrupted.\n"};
   add_node_options(spec, node_role::run);
-  auto a = parse_args(spec, args);
-  if (!a) {
-    std::cerr << a.error().message << "\n";
-    return exit_usage;
-  }
-  if (a->help) {
-    std::cout << usage(spec);
-    return exit_ok;
-  }
+  parsed_args parsed;
+  if (auto done = parse_or_exit(spec, args, parsed)) return *done;
+  const parsed_args* a = &parsed;
   auto timeout = number_option(*a, "timeout", 600, 0.001, 1e7);
   auto wait_workers = number_option(*a, "wait-workers", 60, 0, 1e6);
   if (!timeout || !wait_workers) {

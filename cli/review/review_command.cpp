@@ -112,15 +112,9 @@ bb::result<std::shared_ptr<llm_client>> open_llm(const std::string& spec) {
 
 int review_command(const std::vector<std::string>& args) {
   const auto& spec = review_spec();
-  auto a = parse_args(spec, args);
-  if (!a) {
-    std::cerr << a.error().message << "\n";
-    return exit_usage;
-  }
-  if (a->help) {
-    std::cout << usage(spec);
-    return exit_ok;
-  }
+  parsed_args parsed;
+  if (auto done = parse_or_exit(spec, args, parsed)) return *done;
+  const parsed_args* a = &parsed;
   rv::review_plan plan;
   const std::string fail_on = a->get_or("fail-on", "high");
   if (fail_on != "low" && fail_on != "medium" && fail_on != "high" && fail_on != "never") {

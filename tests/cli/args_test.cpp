@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <iostream>
+#include <sstream>
+
 #include "args.hpp"
 
 using namespace agora::cli;
@@ -76,4 +79,22 @@ TEST_CASE("args number_option checks range and form", "[cli][args]") {
   auto absent = parse_args(s, {});
   REQUIRE(absent);
   CHECK(*number_option(*absent, "n", 7, 0, 10) == 7);
+}
+
+TEST_CASE("args parse_or_exit prints the error once and returns the exit code", "[cli][args]") {
+  std::ostringstream err, out;
+  auto* old_err = std::cerr.rdbuf(err.rdbuf());
+  auto* old_out = std::cout.rdbuf(out.rdbuf());
+  parsed_args a;
+  auto bad = parse_or_exit(spec(), {"s.json", "--bogus"}, a);
+  auto help = parse_or_exit(spec(), {"--help"}, a);
+  auto fine = parse_or_exit(spec(), {"s.json", "--quiet"}, a);
+  std::cerr.rdbuf(old_err);
+  std::cout.rdbuf(old_out);
+  CHECK(bad == std::optional<int>(exit_usage));
+  CHECK(err.str() == "agora run: unknown option '--bogus' (agora run --help lists the options)\n");
+  CHECK(help == std::optional<int>(exit_ok));
+  CHECK(out.str() == usage(spec()));
+  CHECK_FALSE(fine);
+  CHECK(a.has("quiet"));
 }
