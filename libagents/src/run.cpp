@@ -5,7 +5,9 @@
 #include <sstream>
 
 #include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 
 #include "agora/actors/errors.hpp"
 
@@ -109,22 +111,51 @@ caf::expected<run_result> run_pattern(caf::actor_system& sys, const actors::agen
   t.run_id = run_id;
   t.task_id = "run";
   t.input = std::move(input);
+  if (!pattern) return caf::make_error(caf::sec::invalid_argument, "run_pattern: no pattern actor");
   caf::scoped_actor self{sys};
+  caf::actor waiter = self;
+  // A helper asks on our behalf and also monitors the pattern: CAF 0.17
+  // answers nothing when an actor dies holding a request it accepted, so a
+  // plain request would wait out its whole timeout for a pattern that is
+  // already gone. The helper forwards whichever comes first and quits.
+  sys.spawn([pattern, t, timeout, waiter](caf::event_based_actor* helper) {
+    helper->monitor(pattern);
+    helper->set_down_handler([=](caf::down_msg& dm) {
+      helper->send(waiter, dm.reason ? std::move(dm.reason)
+                                     : caf::make_error(caf::sec::request_receiver_down,
+                                                       "the pattern quit before it answered"));
+      helper->quit();
+    });
+    helper->request(pattern, std::chrono::duration_cast<caf::timespan>(timeout), actors::run_atom::value, t)
+        .then(
+            [=](actors::outcome& o) {
+              helper->send(waiter, std::move(o));
+              helper->quit();
+            },
+            [=](caf::error& err) {
+              helper->send(waiter, std::move(err));
+              helper->quit();
+            });
+  });
   caf::expected<run_result> out{caf::error{}};
-  self->request(pattern, std::chrono::duration_cast<caf::timespan>(timeout), actors::run_atom::value, t)
-      .receive(
-          [&](const actors::outcome& o) {
-            auto r = run_result::from_json(o.result);
-            if (r) {
-              r->revision = o.revision;
-              out = std::move(*r);
-            } else if (o.error) {
-              out = o.error;  // refused before it started (bad run id)
-            } else {
-              out = actors::to_caf_error(r.error());
-            }
-          },
-          [&](caf::error& err) { out = std::move(err); });
+  // The helper always answers within `timeout` (its request's own limit);
+  // the margin only covers a helper that could not run at all.
+  self->receive(
+      [&](actors::outcome& o) {
+        auto r = run_result::from_json(o.result);
+        if (r) {
+          r->revision = o.revision;
+          out = std::move(*r);
+        } else if (o.error) {
+          out = o.error;  // refused before it started (bad run id)
+        } else {
+          out = actors::to_caf_error(r.error());
+        }
+      },
+      [&](caf::error& err) {
+        out = err ? std::move(err) : caf::make_error(caf::sec::request_receiver_down, "the pattern quit");
+      },
+      caf::after(timeout + std::chrono::seconds(5)) >> [&] { out = caf::make_error(caf::sec::request_timeout); });
   return out;
 }
 

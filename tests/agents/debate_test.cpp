@@ -5,8 +5,12 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <future>
+#include <mutex>
 #include <map>
 #include <random>
+
+#include <caf/send.hpp>
 
 #include "support.hpp"
 
@@ -503,4 +507,40 @@ TEST_CASE("debate traces the run: a span per run and per round, members' task sp
     CHECK(round_ids.count(ts["parentSpanId"].get<std::string>()) == 1);
     CHECK(ts["traceId"] == runs[0]["traceId"]);
   }
+}
+
+TEST_CASE("run_pattern returns as soon as the pattern actor dies, not at its timeout", "[agents][run]") {
+  fixture f;
+  // A debater that takes its task and never answers: the run stays open.
+  std::promise<void> asked;
+  auto asked_once = std::make_shared<std::once_flag>();
+  auto held = std::make_shared<std::vector<actors::completion>>();
+  auto held_mu = std::make_shared<std::mutex>();
+  auto silent = actors::agent_logic::async(
+      [&asked, asked_once, held, held_mu](const actors::task&, bb::scratchpad&, actors::completion done) {
+        {
+          std::lock_guard<std::mutex> lk(*held_mu);
+          held->push_back(std::move(done));
+        }
+        std::call_once(*asked_once, [&asked] { asked.set_value(); });
+      });
+  debate_config cfg;
+  cfg.debaters.push_back(f.spawn("debater/silent", silent));
+  cfg.run.stop = max_rounds(2);
+  cfg.run.round.timeout = std::chrono::minutes(5);
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  auto pattern = *d;
+  auto started = std::chrono::steady_clock::now();
+  auto result = std::async(std::launch::async, [&] {
+    return run_pattern(f.rt.system(), pattern, "killed", {{"question", "?"}}, std::chrono::minutes(5));
+  });
+  REQUIRE(asked.get_future().wait_for(20s) == std::future_status::ready);  // the round is open
+  caf::anon_send_exit(pattern, caf::exit_reason::kill);
+  REQUIRE(result.wait_for(20s) == std::future_status::ready);
+  auto r = result.get();
+  CHECK_FALSE(r);  // an error, not a result
+  CHECK(std::chrono::steady_clock::now() - started < 60s);  // far from the 5-minute timeout
+  std::lock_guard<std::mutex> lk(*held_mu);
+  held->clear();  // the agent is told its logic dropped the task, and can quit
 }

@@ -180,8 +180,11 @@ std::string default_extractor(const json& answer);
 /// main() and tests, never inside an actor. Fails with the outcome's error
 /// when the run could not start (bb::errc::invalid_argument for a bad run
 /// id), with the request's error when the pattern did not answer in time
-/// (`actors::render(err)` makes it readable). A run that ended escalated or
-/// failed is a run_result, not an error.
+/// (`actors::render(err)` makes it readable), and with the pattern's exit
+/// reason as soon as the pattern actor goes down before answering (it was
+/// killed, or its node was lost) — never by waiting out `timeout` for an
+/// actor that is gone. A run that ended escalated or failed is a
+/// run_result, not an error.
 caf::expected<run_result> run_pattern(caf::actor_system& sys, const actors::agent_actor& pattern,
                                    const std::string& run_id, json input,
                                    std::chrono::milliseconds timeout);
