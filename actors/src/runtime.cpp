@@ -13,6 +13,7 @@
 #include "agora/actors/errors.hpp"
 #include "agora/actors/node.hpp"
 #include "registration.hpp"
+#include "work_stealing.hpp"
 
 namespace agora::actors {
 
@@ -63,8 +64,10 @@ struct runtime::impl {
     cfg.set("scheduler.max-threads", opts.worker_threads);
     if (opts.latency == latency_profile::balanced)
       cfg.set("work-stealing.moderate-poll-attempts", std::size_t{1});
-    else if (opts.latency == latency_profile::low_latency)
+    if (opts.latency == latency_profile::low_latency)
       cfg.set("scheduler.policy", caf::atom("sharing"));
+    else
+      detail::use_agora_work_stealing(cfg);  // CAF's policy with O(1) steals
     if (opts.load_middleman) {
       cfg.load<caf::io::middleman>();
       cfg.set("middleman.heartbeat-interval", to_timespan(opts.heartbeat_interval));
