@@ -70,19 +70,39 @@ std::optional<op_kind> kind_from(std::string_view s) {
   return std::nullopt;
 }
 
-json changes_json(const txn_record& r) {
-  json out = json::array();
+/// A record's change list as the log's JSON text, and each change's value as
+/// JSON text for the state table (empty for an erase): every value is
+/// serialized once and never copied as a tree. The text is what
+/// json::dump() of [{"create_revision", "key", "kind", "value", "version"}
+/// or {"deleted": true, "key", "kind"}] gives, keys in that order.
+struct encoded_changes {
+  std::string text;
+  std::vector<std::string> values;
+};
+
+encoded_changes encode_changes(const txn_record& r) {
+  encoded_changes out;
+  out.values.reserve(r.changes.size());
+  out.text.push_back('[');
   for (const change& c : r.changes) {
-    json j = {{"key", c.after.key()}, {"kind", to_string(c.kind)}};
+    if (out.text.size() > 1) out.text.push_back(',');
+    const std::string key = json(c.after.key()).dump();
+    const std::string kind = json(to_string(c.kind)).dump();
     if (c.after.exists()) {
-      j["value"] = c.after.value();
-      j["create_revision"] = c.after.create_revision();
-      j["version"] = c.after.version();
+      out.values.push_back(c.after.value().dump());
+      out.text += "{\"create_revision\":";
+      out.text += std::to_string(c.after.create_revision());
+      out.text += ",\"key\":" + key + ",\"kind\":" + kind + ",\"value\":";
+      out.text += out.values.back();
+      out.text += ",\"version\":";
+      out.text += std::to_string(c.after.version());
+      out.text.push_back('}');
     } else {
-      j["deleted"] = true;
+      out.values.emplace_back();
+      out.text += "{\"deleted\":true,\"key\":" + key + ",\"kind\":" + kind + "}";
     }
-    out.push_back(std::move(j));
   }
+  out.text.push_back(']');
   return out;
 }
 
@@ -669,9 +689,11 @@ status durable_log::write_group(const std::vector<commit_item>& group) {
       sqlite3_bind_int64(st, 4, r.time_us);
       if (trace_empty(r.trace)) sqlite3_bind_null(st, 5);
       else bind_text(st, 5, json(r.trace).dump());
-      bind_text(st, 6, changes_json(r).dump());
+      const encoded_changes enc = encode_changes(r);
+      bind_text(st, 6, enc.text);
       if (auto s = step(st); !s) return rollback(s.error());
-      for (const change& c : r.changes) {
+      for (std::size_t ci = 0; ci < r.changes.size(); ++ci) {
+        const change& c = r.changes[ci];
         st = ins_hist_.get();
         bind_text(st, 1, c.after.key());
         bind_u64(st, 2, r.revision);
@@ -680,7 +702,7 @@ status durable_log::write_group(const std::vector<commit_item>& group) {
         if (c.after.exists()) {
           st = put_state_.get();
           bind_text(st, 1, c.after.key());
-          bind_text(st, 2, c.after.value().dump());
+          bind_text(st, 2, enc.values[ci]);
           bind_u64(st, 3, c.after.create_revision());
           bind_u64(st, 4, c.after.mod_revision());
           bind_u64(st, 5, c.after.version());

@@ -330,6 +330,30 @@ TEST_CASE("durable log schema answers the documented sqlite3 queries", "[blackbo
         json{{"runs/1/b"}, {"runs/1/log"}});
 }
 
+TEST_CASE("durable log's change lists are the JSON the log documents, escapes included",
+          "[blackboard][durable]") {
+  temp_dir dir;
+  const std::string path = dir.file("board.db");
+  const json odd = {{"quote\"d", "tab\there"}, {"u", "\u00e9\u4e2d"}, {"n", -1.5}, {"list", {1, nullptr}}};
+  {
+    auto b = open_board(path);
+    commit_puts(*b, {{"runs/1/a", odd}, {"runs/1/b", 2}}, "alice");
+    auto sp = b->begin("bob");
+    REQUIRE(sp.erase("runs/1/b").ok());
+    REQUIRE(b->promote(std::move(sp)).ok());
+  }
+  auto rows = query(path, "SELECT changes FROM txn_log ORDER BY revision");
+  REQUIRE(rows.size() == 2);
+  const json first = json::array(
+      {{{"create_revision", 1}, {"key", "runs/1/a"}, {"kind", "put"}, {"value", odd}, {"version", 1}},
+       {{"create_revision", 1}, {"key", "runs/1/b"}, {"kind", "put"}, {"value", 2}, {"version", 1}}});
+  const json second = json::array({{{"deleted", true}, {"key", "runs/1/b"}, {"kind", "erase"}}});
+  // Byte for byte what nlohmann's dump() gives, so older readers see no change.
+  CHECK(rows.at(0).at(0).get<std::string>() == first.dump());
+  CHECK(rows.at(1).at(0).get<std::string>() == second.dump());
+  CHECK(query(path, "SELECT value FROM state WHERE key = 'runs/1/a'") == json{{odd.dump()}});
+}
+
 TEST_CASE("durable open fails with corrupt naming a file that is not an Agora log",
           "[blackboard][durable]") {
   temp_dir dir;
