@@ -197,6 +197,7 @@ for (const [metric, ekey, unit] of remoteRows) {
   // Agora's runtime per latency profile, and raw CAF configured alike.
   for (const [profile, rawSetting] of [
     ["caf_default", "CAF defaults"],
+    ["balanced", "moderate-poll-attempts=1, middleman.workers=0"],
     ["low_latency", "sharing, middleman.workers=0"],
   ]) {
     const a = find("actor_remote", { case: `remote loopback, agora runtime, latency_profile::${profile}, echo`, metric });
@@ -349,7 +350,9 @@ if (behind.length) {
   line();
   line(
     "Timings move with the machine's load; instruction counts do not: `valgrind --tool=callgrind` on the " +
-      "Agora benchmark of a row (docs/benchmarks.md has the commands) shows where the time goes.",
+      "Agora benchmark of a row (docs/benchmarks.md has the commands) shows where the time goes. " +
+      "What each gap is made of, what was fixed on our side and what is CAF's, SQLite's or glibc's, with the " +
+      "profiles: [docs/benchmarks.md, \"Where Agora is behind its peers\"](docs/benchmarks.md#where-agora-is-behind-its-peers).",
   );
 } else line("Nowhere by more than 10% (or no peer ran).");
 line();
