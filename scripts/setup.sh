@@ -24,6 +24,8 @@ packages=(
   cppcheck            # agora review: the reviewer/cppcheck agent (docs/review.md)
   clang-tidy          # agora review: the reviewer/clang-tidy agent (docs/review.md)
   chromium            # the report tests open agora report's HTML headless (docs/reports.md)
+  nodejs              # benchmarks/plot/report.mjs writes BENCHMARKS.md; bench_report_test runs it
+  gnuplot-nox         # ... and its plots
 )
 
 # Opt-in, not needed to build or test: the servers durable_bench compares
@@ -31,8 +33,8 @@ packages=(
 # system services on 2379 and 6379, which the bench does not use).
 if [ "${1:-}" = "--bench" ]; then
   packages+=(etcd-server redis-server)
-  # benchmarks/run_all: the Erlang/OTP peer, the plots, LangGraph.js (npm ci).
-  packages+=(erlang-base gnuplot-nox nodejs)
+  # benchmarks/run_all: the Erlang/OTP peer and LangGraph.js (npm ci).
+  packages+=(erlang-base)
   # npm: Debian's package, unless a node distribution that brings its own is there.
   if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
   shift

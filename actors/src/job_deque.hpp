@@ -5,7 +5,9 @@
 // costs O(queue length) and blocks the owner meanwhile; a worker with 100,000
 // runnable actors (one actor spawning many, a large swarm round) then spends
 // its time stealing. This queue is a growable ring buffer under one small
-// spin lock: a critical section is a few loads and stores.
+// spin lock: a critical section is a few loads and stores. The buffer
+// doubles when full and never shrinks: a worker that once held N jobs keeps
+// 8N bytes (800 KB after 100,000).
 //
 // No CAF here: the queue holds any T* (the tests use it without an actor
 // system).

@@ -44,10 +44,15 @@ namespace agora::actors {
 /// (docs/benchmarks.md): request round trip median of a blackboard read /
 /// one-way messages/s of the raw echo, with the cores free. When other
 /// processes keep the cores busy, every profile's median rises to 150-300 us.
+///
+/// caf_default and balanced run Agora's work-stealing policy (CAF's, with an
+/// O(1) steal: spawning many actors from one actor is 20-35x faster than
+/// with CAF's own queue; docs/ARCHITECTURE.md); low_latency runs CAF's work
+/// sharing.
 enum class latency_profile {
-  /// CAF 0.17's own settings: 249 us / 165k msgs/s (raw CAF alike: 283 us,
-  /// 247k). Idle workers sleep 50 us between polls, which is most of the
-  /// round trip.
+  /// CAF 0.17's own scheduler settings: 249 us / 165k msgs/s (raw CAF alike:
+  /// 283 us, 247k). Idle workers sleep 50 us between polls, which is most of
+  /// the round trip.
   caf_default,
   /// "work-stealing.moderate-poll-attempts" = 1 and "middleman.workers" = 0
   /// (the I/O thread delivers directly): 101-106 us / 196k msgs/s.
