@@ -247,6 +247,16 @@ void process_runner::work() {
       job = std::move(queue_.front());
       queue_.pop_front();
     }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= job.first.not_after) {
+      process_result r;
+      r.not_started = true;
+      job.second(r);
+      continue;
+    }
+    if (job.first.not_after != std::chrono::steady_clock::time_point::max())
+      job.first.timeout = std::min(job.first.timeout, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                          job.first.not_after - now));
     job.second(run_process(job.first));
   }
 }

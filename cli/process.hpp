@@ -50,6 +50,11 @@ struct process_request {
   /// When set and it becomes true, the process group is killed at once
   /// (checked every 50 ms) and the result says `cancelled`. Not owned.
   const std::atomic<bool>* cancel = nullptr;
+  /// process_runner only: when it would start the process after this
+  /// point, it does not, and answers a result with `not_started` (a
+  /// whole-review budget that ran out while the request was queued). Its
+  /// timeout is also cut to end by then.
+  std::chrono::steady_clock::time_point not_after = std::chrono::steady_clock::time_point::max();
 };
 
 struct process_result {
@@ -61,6 +66,8 @@ struct process_result {
   /// Killed because process_request::cancel became true.
   bool cancelled = false;
   bool truncated = false;
+  /// Never started: process_request::not_after had passed.
+  bool not_started = false;
   std::string out;
   std::string err;
   std::chrono::milliseconds elapsed{0};

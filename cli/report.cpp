@@ -1,8 +1,8 @@
 // The HTML report of a run (report.hpp).
 //
 // The page is built in two layers: the parts a reader needs even without
-// JavaScript (header, votes, result, conflicts, span tree, commits,
-// transcript) are HTML rendered here, every run-provided text through
+// JavaScript (header, a review's findings, votes, result, conflicts, span
+// tree, commits, transcript) are HTML rendered here, every run-provided text through
 // html_escape(); the timeline is SVG drawn by the inline script from the
 // JSON data block. The data block is JSON with '<', '>' and '&' written as
 // \u escapes, so no text from the run can close the <script> element; the
@@ -90,6 +90,7 @@ struct gathered {
   std::vector<json> commits;
   std::string transcript;
   std::int64_t start_us = 0, end_us = 0;
+  json review;                 // runs/<run>/review (a review's outcome), null for other runs
 };
 
 bb::error no_run(const bb::blackboard& board, const std::string& run) {
@@ -252,6 +253,9 @@ bb::result<gathered> gather(const report_input& in) {
 
   auto res = snap.get(run_keys::result(run));
   if (res && res->exists()) g.result = res->value();
+  // A review's outcome (cli/review: record_result writes to_json(review_report) there).
+  if (auto rv = snap.get(run_keys::root(run) + "/review"); rv && rv->exists() && rv->value().is_object())
+    g.review = rv->value();
   auto tr = transcript(board, run);
   g.transcript = tr ? *tr : "(no transcript: " + tr.error().message + ")";
 
@@ -364,6 +368,24 @@ pre.transcript{background:#1e2430;color:#e7ecf5;border-radius:10px;padding:14px 
 details summary{cursor:pointer;color:var(--muted)}
 .err-banner{background:#fde0e0;color:#9b1c1c;border-radius:8px;padding:8px 12px;margin-top:10px}
 footer{color:var(--muted);font-size:12px;margin-top:24px;text-align:center}
+.stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(110px,1fr));gap:8px;margin:4px 0 12px}
+.stat{background:var(--band2);border:1px solid var(--line);border-radius:8px;padding:8px 10px}
+.stat .k{font-size:11px;text-transform:uppercase;letter-spacing:.5px;color:var(--muted)}
+.stat .v{font-size:18px;font-weight:650;font-variant-numeric:tabular-nums}
+.stat.high .v{color:var(--bad)}.stat.medium .v{color:#8a5a00}.stat.warn{background:#fff1d6;border-color:#f3d9a4}
+.sev{display:inline-block;padding:1px 8px;border-radius:999px;font-size:11px;font-weight:650;text-transform:uppercase;letter-spacing:.4px}
+.sev.high{background:#fde0e0;color:#9b1c1c}.sev.medium{background:#fff1d6;color:#8a5a00}.sev.low{background:#e3ecfd;color:#1f4fa8}.sev.other{background:#eef2f8;color:var(--muted)}
+h3.file{font-family:var(--mono);font-size:13.5px;color:var(--ink);border-bottom:1px solid var(--line);padding-bottom:4px;word-break:break-all}
+.finding{border:1px solid var(--line);border-left:4px solid var(--line);border-radius:8px;padding:8px 12px;margin:8px 0}
+.finding.high{border-left-color:var(--bad)}.finding.medium{border-left-color:var(--warn)}.finding.low{border-left-color:var(--accent)}
+.finding .head{display:flex;flex-wrap:wrap;gap:6px;align-items:center;font-size:12.5px}
+.finding .line{font-family:var(--mono);font-weight:650}
+.finding .msg{margin:6px 0;white-space:pre-wrap;word-break:break-word}
+.finding .why{font-size:12.5px;margin:4px 0 0}
+pre.evidence{background:#1e2430;color:#e7ecf5;border-radius:6px;padding:6px 10px;margin:6px 0;overflow-x:auto;font:12.5px/1.45 var(--mono);white-space:pre-wrap;word-break:break-word}
+a.cwe{font-size:12px;font-weight:650;color:var(--accent)}
+.note-warn{background:#fff1d6;color:#8a5a00;border-radius:8px;padding:8px 12px}
+details.unconfirmed{margin-top:14px}
 )CSS";
 
 // The timeline, the span panel. Every string from the run reaches the page
@@ -729,6 +751,175 @@ void render_spans(page& p, const gathered& g) {
   p.raw("</section>");
 }
 
+// --- a review's outcome (runs/<run>/review: cli/review's to_json(review_report)) ------
+
+// A field as text: "" when missing or null. Never throws on a record of another shape.
+std::string field_text(const json& j, const char* key) {
+  if (!j.is_object()) return "";
+  auto it = j.find(key);
+  return it == j.end() || it->is_null() ? std::string() : text_of(*it);
+}
+
+const json& field_array(const json& j, const char* key) {
+  static const json empty = json::array();
+  if (!j.is_object()) return empty;
+  auto it = j.find(key);
+  return it != j.end() && it->is_array() ? *it : empty;
+}
+
+// The CSS class of a severity: only the known ones (anything else is "other").
+const char* severity_class(const std::string& s) {
+  return s == "high" ? "high" : s == "medium" ? "medium" : s == "low" ? "low" : "other";
+}
+
+// "reviewer/gcc" -> "gcc".
+std::string reviewer_name(const std::string& id) { return id.substr(id.find('/') + 1); }
+
+void review_stat(page& p, const std::string& key, const std::string& label, std::size_t n, const char* cls = "") {
+  p.raw(std::string("<div class=\"stat") + (*cls ? " " : "") + cls + "\" data-stat=\"" + key + "\"><div class=\"k\">")
+      .text(label)
+      .raw("</div><div class=\"v\">" + std::to_string(n) + "</div></div>");
+}
+
+// Findings grouped by file (files in name order, findings by line).
+void render_findings(page& p, const json& list, bool reported) {
+  std::map<std::string, std::vector<const json*>> by_file;
+  for (const auto& f : list)
+    if (f.is_object()) by_file[field_text(f, "file")].push_back(&f);
+  auto line_of = [](const json* f) {
+    auto it = f->find("line");
+    return it != f->end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
+  };
+  for (auto& [file, fs] : by_file) {
+    std::stable_sort(fs.begin(), fs.end(), [&](const json* a, const json* b) { return line_of(a) < line_of(b); });
+    p.raw("<h3 class=\"file\">").text(file.empty() ? "(no file)" : file)
+        .raw(" <span class=\"muted\">").text("(" + std::to_string(fs.size()) + ")").raw("</span></h3>");
+    for (const json* fp : fs) {
+      const json& f = *fp;
+      const std::string severity = field_text(f, "severity");
+      const char* cls = severity_class(severity);
+      p.raw(std::string("<div class=\"finding ") + cls + "\" data-severity=\"" + cls + "\"><div class=\"head\">")
+          .raw("<span class=\"line\">").text("line " + field_text(f, "line")).raw("</span>")
+          .raw(std::string("<span class=\"sev ") + cls + "\">").text(severity.empty() ? "?" : severity).raw("</span>");
+      if (const std::string cat = field_text(f, "category"); !cat.empty())
+        p.raw("<span class=\"chip\" title=\"kind\">").text(cat).raw("</span>");
+      if (auto c = f.find("cwe"); c != f.end() && c->is_number_integer() && c->get<std::int64_t>() > 0) {
+        const std::string n = std::to_string(c->get<std::int64_t>());
+        p.raw("<a class=\"cwe\" href=\"https://cwe.mitre.org/data/definitions/" + n +
+              ".html\" rel=\"noreferrer\">CWE-" + n + "</a>");
+      }
+      const json& by = field_array(f, "found_by");
+      if (!by.empty()) {
+        p.raw("<span class=\"muted\">found by</span>");
+        for (const auto& who : by)
+          p.raw("<span class=\"chip\" title=\"").text(text_of(who)).raw("\">").text(reviewer_name(text_of(who))).raw("</span>");
+      }
+      std::string rules;
+      for (const auto& r : field_array(f, "rules")) rules += (rules.empty() ? "" : ", ") + text_of(r);
+      if (rules.empty()) rules = field_text(f, "rule");
+      if (!rules.empty()) p.raw("<span class=\"muted answer\">").text(rules).raw("</span>");
+      p.raw("</div><p class=\"msg\">").text(field_text(f, "message")).raw("</p>");
+      if (const std::string ev = field_text(f, "evidence"); !ev.empty())
+        p.raw("<pre class=\"evidence\"><code>").text(ev).raw("</code></pre>");
+      if (const std::string why = field_text(f, "kept_because"); !why.empty())
+        p.raw("<p class=\"why muted\">").text((reported ? "kept because: " : "not kept: ") + why).raw("</p>");
+      if (const std::string judge = field_text(f, "judge"); !judge.empty())
+        p.raw("<p class=\"why\"><b>Judge:</b> ").text(judge).raw("</p>");
+      p.raw("</div>");
+    }
+  }
+}
+
+void render_review(page& p, const json& rv) {
+  const json& reported = field_array(rv, "findings");
+  const json& unconfirmed = field_array(rv, "unconfirmed");
+  const json& reviewers = field_array(rv, "reviewers");
+  const json& skipped = field_array(rv, "skipped");
+  const bool knows_coverage = rv.contains("not_analysed") && rv["not_analysed"].is_array();
+  const json& unanalysed = field_array(rv, "not_analysed");
+  std::size_t high = 0, medium = 0, low = 0;
+  for (const auto& f : reported) {
+    const std::string s = field_text(f, "severity");
+    if (s == "high") ++high;
+    else if (s == "medium") ++medium;
+    else if (s == "low") ++low;
+  }
+  std::size_t files = 0;
+  if (auto it = rv.find("files"); it != rv.end() && it->is_number_integer() && it->get<std::int64_t>() >= 0)
+    files = it->get<std::size_t>();
+
+  p.raw("<section id=\"review\"><h2>Review findings</h2><p class=\"muted\">Review of <span class=\"answer\">")
+      .text(field_text(rv, "target"))
+      .raw("</span>");
+  if (const std::string diff = field_text(rv, "diff"); !diff.empty())
+    p.raw(", change <span class=\"answer\">").text(diff).raw("</span> (only findings on its changed lines)");
+  if (auto m = rv.find("min_agree"); m != rv.end() && m->is_number_integer())
+    p.text(". Reported when a rule is trusted alone, or " + std::to_string(m->get<std::int64_t>()) +
+           " reviewers agree (not only by a function's name).");
+  p.raw("</p><div class=\"stats\">");
+  review_stat(p, "reported", "Reported", reported.size());
+  review_stat(p, "high", "High", high, "high");
+  review_stat(p, "medium", "Medium", medium, "medium");
+  review_stat(p, "low", "Low", low, "low");
+  review_stat(p, "unconfirmed", "Unconfirmed", unconfirmed.size());
+  review_stat(p, "files", "Files", files);
+  review_stat(p, "reviewers", "Reviewers", reviewers.size());
+  review_stat(p, "left-out", "Left out", skipped.size(), skipped.empty() ? "" : "warn");
+  review_stat(p, "not-analysed", "Not analysed", unanalysed.size(), unanalysed.empty() ? "" : "warn");
+  p.raw("</div><p>Reviewers: ");
+  for (const auto& who : reviewers)
+    p.raw("<span class=\"chip ok\" title=\"").text(text_of(who)).raw("\">").text(reviewer_name(text_of(who))).raw("</span>");
+  if (reviewers.empty()) p.raw("<span class=\"muted\">none answered</span>");
+  for (const auto& s : skipped)
+    p.raw(" <span class=\"chip warn\" title=\"").text("left out: " + field_text(s, "why")).raw("\">")
+        .text(reviewer_name(field_text(s, "reviewer")) + " (left out)").raw("</span>");
+  p.raw("</p>");
+
+  // Reported findings.
+  if (reported.empty())
+    p.raw("<p class=\"muted\" id=\"review-none\">No finding was reported.</p>");
+  else
+    render_findings(p, reported, true);
+
+  // Unconfirmed, collapsed.
+  if (unconfirmed.empty()) {
+    p.raw("<p class=\"muted\">No unconfirmed finding.</p>");
+  } else {
+    p.raw("<details class=\"unconfirmed\" id=\"review-unconfirmed\"><summary>")
+        .text(std::to_string(unconfirmed.size()) +
+              " unconfirmed finding(s): found, but not agreed on (not reported)")
+        .raw("</summary>");
+    render_findings(p, unconfirmed, false);
+    p.raw("</details>");
+  }
+
+  // Reviewers left out, files not analysed: never silent about either.
+  if (!skipped.empty()) {
+    p.raw("<h3>Left out</h3><table><thead><tr><th>Reviewer</th><th>Why</th></tr></thead><tbody>");
+    for (const auto& s : skipped)
+      p.raw("<tr class=\"skipped-row\"><td>").text(field_text(s, "reviewer")).raw("</td><td>")
+          .text(field_text(s, "why")).raw("</td></tr>");
+    p.raw("</tbody></table>");
+  }
+  p.raw("<h3 id=\"review-not-analysed\">Not analysed</h3>");
+  if (!knows_coverage) {
+    p.raw("<p class=\"muted\">").text("The review's record does not say which files were analysed.").raw("</p>");
+  } else if (unanalysed.empty()) {
+    p.raw("<p class=\"muted\">Every reviewer that ran analysed every file.</p>");
+  } else {
+    p.raw("<p class=\"note-warn\">")
+        .text(std::to_string(unanalysed.size()) +
+              " file check(s) were not done: findings on these files may be missing.")
+        .raw("</p><table><thead><tr><th>Reviewer</th><th>File</th><th>Reason</th></tr></thead><tbody>");
+    for (const auto& n : unanalysed)
+      p.raw("<tr class=\"unanalysed-row\"><td>").text(field_text(n, "reviewer"))
+          .raw("</td><td class=\"answer\">").text(field_text(n, "file"))
+          .raw("</td><td>").text(field_text(n, "reason")).raw("</td></tr>");
+    p.raw("</tbody></table>");
+  }
+  p.raw("</section>\n");
+}
+
 }  // namespace
 
 std::string html_escape(const std::string& s) {
@@ -792,10 +983,15 @@ bb::result<std::string> render_html_report(const report_input& in) {
   p.raw(card("Members", std::to_string(g.data["members"].size())));
   p.raw(card("Stopped by", stopped_by.empty() ? "-" : stopped_by));
   p.raw(card("Stop reason", res.is_object() ? res.value("reason", std::string()) : "the run has not finished", true));
-  p.raw("</div><nav class=\"toc\"><a href=\"#timeline\">Timeline</a><a href=\"#votes\">Votes</a>"
+  p.raw("</div><nav class=\"toc\">");
+  if (!g.review.is_null()) p.raw("<a href=\"#review\">Review findings</a>");
+  p.raw("<a href=\"#timeline\">Timeline</a><a href=\"#votes\">Votes</a>"
         "<a href=\"#result\">Result</a><a href=\"#conflicts\">Conflicts and retries</a>"
         "<a href=\"#spans\">Spans</a><a href=\"#commits\">Commits</a><a href=\"#transcript\">Transcript</a>"
         "</nav></div></header>\n<main>\n");
+
+  // A review's outcome, first: what a reader of a review came for.
+  if (!g.review.is_null()) render_review(p, g.review);
 
   // Timeline (drawn by the script).
   p.raw("<section id=\"timeline\"><h2>Timeline</h2><div id=\"timeline-chart\"><p class=\"muted\">"

@@ -19,7 +19,12 @@
 /// ```
 ///
 /// What the page holds, top to bottom: a header (run id, pattern, status,
-/// stop reason, rounds, tokens, cost, duration); the timeline (SVG drawn by
+/// stop reason, rounds, tokens, cost, duration); for a review (a run with
+/// `runs/<run>/review`, the review's result, cli/review), its findings
+/// (`section#review`: counts by severity, reported findings by file with
+/// their CWE, reviewers, reason and evidence, the unconfirmed ones in a
+/// collapsed `details#review-unconfirmed`, the reviewers left out and the
+/// files not analysed); the timeline (SVG drawn by
 /// the inline script from the embedded JSON data block `#agora-data`: one
 /// lane per member, one band per round, each contribution at its commit
 /// time with its task span's duration and its tokens, late answers,
@@ -34,7 +39,10 @@
 /// Safety: every text from the run is escaped (HTML) or embedded as JSON
 /// with `<`, `>` and `&` as \u escapes and drawn with textContent; the
 /// Content-Security-Policy allows no network and only the page's own
-/// script (a per-page nonce). The page names no URL of its own.
+/// script (a per-page nonce). The page names no URL of its own, except the
+/// links of a review's findings to their CWE entries
+/// (https://cwe.mitre.org/data/definitions/N.html, built from the number):
+/// links a reader follows, nothing the page loads.
 ///
 /// Thread-safety: reads the blackboard through snapshots; may run while the
 /// run goes on (an unfinished run shows status "running").

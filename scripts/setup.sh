@@ -23,6 +23,8 @@ packages=(
   sqlite3             # the sqlite3 shell, to inspect a durable log (docs/durability.md)
   cppcheck            # agora review: the reviewer/cppcheck agent (docs/review.md)
   clang-tidy          # agora review: the reviewer/clang-tidy agent (docs/review.md)
+  flawfinder          # agora review: the reviewer/flawfinder agent, a corroborating lexical source
+  python3-jsonschema  # the SARIF test validates agora's SARIF against the official 2.1.0 schema
   chromium            # the report tests open agora report's HTML headless (docs/reports.md)
   nodejs              # benchmarks/plot/report.mjs writes BENCHMARKS.md; bench_report_test runs it
   gnuplot-nox         # ... and its plots

@@ -1,4 +1,6 @@
 // Runs a review as a swarm of reviewer agents (review_run.hpp).
+#include <algorithm>
+#include <atomic>
 #include <future>
 #include <ostream>
 
@@ -20,8 +22,8 @@ constexpr const char* sources_key = "review/sources";
 constexpr const char* judge_key = "review/judge";
 
 const char* categories_text =
-    "buffer-overflow, resource-leak, null-deref, uninitialized, use-after-free, command-injection, "
-    "complexity, bug, style";
+    "buffer-overflow, resource-leak, null-deref, uninitialized, use-after-free, bad-free, format-string, "
+    "command-injection, integer-overflow, divide-by-zero, dangerous-function, complexity, bug, style";
 
 json judge_schema() {
   return {{"type", "object"},
@@ -54,6 +56,14 @@ void say(std::ostream* out, const std::string& line) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& all_reviewers() {
+  static const std::vector<std::string> names = {"security", "complexity", "cppcheck",
+                                                 "gcc",      "clang-tidy", "flawfinder"};
+  return names;
+}
+
+std::string review_result_key() { return std::string("runs/") + review_run_id + "/review"; }
 
 std::string answers_pattern() { return "runs/*/answers/*/reviewer/*"; }
 
@@ -91,13 +101,18 @@ bb::result<review_done> run_review(const review_plan& plan) {
   auto rt = actors::runtime::open(ro);
   if (!rt) return bb::error{bb::errc::io_error, rt.error().message};
 
+  // A reviewer's contribution and the merged result are one value each;
+  // on a large tree (thousands of findings) they pass the default 1 MiB,
+  // so the review's own board allows values up to review_max_value_bytes.
+  bb::blackboard_options options;
+  options.limits.max_value_bytes = review_max_value_bytes;
   std::shared_ptr<bb::blackboard> board;
   if (plan.board_path.empty()) {
-    board = std::make_shared<bb::blackboard>();
+    board = std::make_shared<bb::blackboard>(options);
   } else {
     bb::durability d;
     d.path = plan.board_path;
-    auto opened = bb::blackboard::open(d);
+    auto opened = bb::blackboard::open(d, options);
     if (!opened) return bb::error{bb::errc::io_error, opened.error().message};
     board = *opened;
   }
@@ -108,6 +123,8 @@ bb::result<review_done> run_review(const review_plan& plan) {
   done.board = board;
   review_report& report = done.report;
   report.files = plan.tree->files.size();
+  report.target = plan.tree->target;
+  report.root = plan.tree->root;
   report.consensus = plan.consensus;
 
   // Sources for the LLM agents: on the blackboard, so they reach the model as quoted data.
@@ -118,24 +135,51 @@ bb::result<review_done> run_review(const review_plan& plan) {
   }
 
   auto runner = std::make_shared<process_runner>(plan.jobs);
+  tool_context ctx;
+  ctx.tree = plan.tree;
+  ctx.flags = plan.flags ? plan.flags : std::make_shared<const build_flags>(default_flags(*plan.tree));
+  ctx.runner = runner;
+  ctx.per_file_timeout = plan.per_file_timeout;
+  // Tool processes end by the deadline (not started after it, their
+  // timeouts cut to it); the round closes a little later, so what ran is
+  // parsed and committed and what did not is named.
+  const std::chrono::milliseconds limit =
+      plan.budget.count() > 0 ? plan.budget : std::chrono::milliseconds(default_review_limit);
+  ctx.deadline = std::chrono::steady_clock::now() + limit;
+  ctx.deadline_reason = plan.budget.count() > 0
+                            ? "the review's time budget (--budget " + std::to_string(plan.budget.count() / 1000) + " s) ran out"
+                            : "the review's time limit (" + std::to_string(default_review_limit.count()) + " h) ran out";
+  struct tally {
+    std::atomic<std::size_t> planned{0};
+    std::atomic<std::size_t> done{0};
+  };
+  auto counts = std::make_shared<tally>();
+  ctx.files_planned = [counts](std::size_t n) { counts->planned += n; };
+  ctx.file_done = [counts] { ++counts->done; };
+  const auto& wanted = plan.reviewers.empty() ? all_reviewers() : plan.reviewers;
+  auto want = [&wanted](const char* name) {
+    return std::find(wanted.begin(), wanted.end(), name) != wanted.end();
+  };
   std::vector<std::pair<std::string, actors::agent_logic>> logics;
-  logics.emplace_back("security", builtin_reviewer(plan.tree, review_security));
-  logics.emplace_back("resources", builtin_reviewer(plan.tree, review_resources));
-  logics.emplace_back("complexity", builtin_reviewer(plan.tree, [](const source_tree& t) {
-                        return review_complexity(t);
-                      }));
-  auto tool = [&](bool wanted, const char* program, const char* name, actors::agent_logic logic) {
-    if (!wanted) return;
+  if (want("security")) logics.emplace_back("security", builtin_reviewer(plan.tree, review_security));
+  if (want("complexity"))
+    logics.emplace_back("complexity", builtin_reviewer(plan.tree, [](const source_tree& t) {
+                          return review_complexity(t);
+                        }));
+  auto tool = [&](const char* name, const char* program, actors::agent_logic (*make)(tool_context)) {
+    if (!want(name)) return;
     if (!program_exists(program)) {
       std::string why = std::string(program) + " is not installed (scripts/setup.sh installs it)";
       say(plan.progress, std::string("warning: reviewer/") + name + " left out: " + why);
       report.skipped.push_back({std::string("reviewer/") + name, why});
       return;
     }
-    logics.emplace_back(name, std::move(logic));
+    logics.emplace_back(name, make(ctx));
   };
-  tool(plan.use_cppcheck, "cppcheck", "cppcheck", cppcheck_reviewer(plan.tree, runner));
-  tool(plan.use_clang_tidy, "clang-tidy", "clang-tidy", clang_tidy_reviewer(plan.tree, runner));
+  tool("cppcheck", "cppcheck", cppcheck_reviewer);
+  tool("gcc", "gcc", gcc_reviewer);
+  tool("clang-tidy", "clang-tidy", clang_tidy_reviewer);
+  tool("flawfinder", "flawfinder", flawfinder_reviewer);
   if (plan.llm) {
     llm_agent_config cfg;
     cfg.client = plan.llm;
@@ -182,9 +226,13 @@ bb::result<review_done> run_review(const review_plan& plan) {
     return merged;
   };
   cfg.extract = [](const json& a) { return std::to_string(a.is_array() ? a.size() : 0) + " findings"; };
-  cfg.run.stop = max_rounds(1);
+  // One round: the merge of the reviewers' findings is the review's
+  // answer. stable_answer(1) settles it as soon as the round has merged
+  // (status "settled", not a fallback chosen by a limit); max_rounds(1)
+  // bounds the run and ends it when no merge came (every reviewer failed).
+  cfg.run.stop = stable_answer(1) | max_rounds(1);
   cfg.run.fallback = fallback::best_so_far;
-  cfg.run.round.timeout = std::chrono::minutes(10);
+  cfg.run.round.timeout = limit + std::chrono::seconds(30);
   cfg.run.round.late_grace = std::chrono::seconds(5);
   auto swarm = spawn_swarm(**rt, board, cfg);
   if (!swarm) return swarm.error();
@@ -200,12 +248,28 @@ bb::result<review_done> run_review(const review_plan& plan) {
   // notice an interruption and stop the swarm (its request then fails).
   caf::actor_system& sys = (*rt)->system();
   const actors::agent_actor swarm_actor = *swarm;
-  auto pending = std::async(std::launch::async, [&sys, swarm_actor, run, input] {
-    return run_pattern(sys, swarm_actor, run, input, std::chrono::minutes(11));
+  auto pending = std::async(std::launch::async, [&sys, swarm_actor, run, input, limit] {
+    return run_pattern(sys, swarm_actor, run, input, limit + std::chrono::seconds(90));
   });
   bool stopped = false;
   auto stopped_at = std::chrono::steady_clock::now();
+  const auto began = std::chrono::steady_clock::now();
+  auto next_progress = began + std::chrono::seconds(10);
+  std::size_t last_done = 0;
   while (pending.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    const auto now = std::chrono::steady_clock::now();
+    if (plan.progress && now >= next_progress) {
+      // A line every 10 s while the tools work, so a long review is seen to move.
+      next_progress = now + std::chrono::seconds(10);
+      const std::size_t d = counts->done;
+      const std::size_t p = counts->planned;
+      if (p > 0 && d != last_done) {
+        last_done = d;
+        const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - began).count();
+        say(plan.progress, std::to_string(d) + " of " + std::to_string(p) + " file checks done (" +
+                               std::to_string(100 * d / p) + "%), " + std::to_string(secs) + " s");
+      }
+    }
     if (!stopped && plan.cancelled && plan.cancelled()) {
       // The tool reviewers' processes die now; the reviewers then fail and
       // the round closes, which ends run_pattern.
@@ -248,7 +312,15 @@ bb::result<review_done> run_review(const review_plan& plan) {
       if (auto f = finding_from_json(j)) list.push_back(std::move(*f));
     by.emplace_back(m.id.str(), std::move(list));
     contributed.push_back(m.id.str());
+    if (auto c = board->get(coverage_key(run, m.id.str())); c && c->exists()) {
+      auto cov = coverage_from_json(c->value(), m.id.str());
+      for (auto& n : cov.files) report.unanalysed.push_back(std::move(n));
+    }
   }
+  if (!ctx.flags->not_in_database.empty())
+    say(plan.progress, "warning: " + std::to_string(ctx.flags->not_in_database.size()) +
+                           " file(s) not in the compile database, reviewed with the default flags (first: " +
+                           ctx.flags->not_in_database.front() + ")");
   report.reviewers = contributed;
   report.findings = merge_findings(by, plan.consensus);
 
@@ -314,7 +386,15 @@ bb::result<review_done> run_review(const review_plan& plan) {
     }
   }
   stop_all();
+  if (auto s = record_result(*board, report); !s) return s.error();
   return done;
+}
+
+bb::status record_result(bb::blackboard& board, const review_report& report) {
+  auto sp = board.begin("cli/review");
+  if (auto s = sp.put(review_result_key(), to_json(report)); !s) return s.error();
+  if (auto c = board.promote(sp); !c) return c.error();
+  return {};
 }
 
 }  // namespace agora::cli::review

@@ -15,6 +15,7 @@
 /// actor's); it builds and tears down its own actor runtime.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <iosfwd>
 #include <memory>
@@ -44,6 +45,14 @@ struct extra_reviewer {
 };
 
 /// What to review and how.
+/// How long a review may run without --budget: long enough for any tree
+/// this machine can review in a working day, short of forever.
+inline constexpr std::chrono::hours default_review_limit{8};
+
+/// The largest value the review's blackboard takes (a reviewer's findings,
+/// the merged result): 256 MiB, against the blackboard's default 1 MiB.
+inline constexpr std::size_t review_max_value_bytes = std::size_t(256) << 20;
+
 struct review_plan {
   std::shared_ptr<const source_tree> tree;
   consensus_options consensus;
@@ -55,9 +64,17 @@ struct review_plan {
   std::string spans_path;
   /// With a client: an LLM reviewer and a judge.
   std::shared_ptr<llm_client> llm;
-  /// Which tool reviewers to use (tests switch them off).
-  bool use_cppcheck = true;
-  bool use_clang_tidy = true;
+  /// The reviewers to run, by name (all_reviewers() when empty): security,
+  /// complexity, cppcheck, gcc, clang-tidy, flawfinder. Tests and
+  /// `--reviewers` pick some.
+  std::vector<std::string> reviewers;
+  /// The build's flags (default_flags(tree) when null).
+  std::shared_ptr<const build_flags> flags;
+  /// Each tool process on one file.
+  std::chrono::milliseconds per_file_timeout{std::chrono::seconds(120)};
+  /// The whole review's time budget: files not started by then are not
+  /// analysed (and say so). Zero = the default limit, default_review_limit.
+  std::chrono::milliseconds budget{0};
   std::vector<extra_reviewer> extra;
   /// Progress lines (nullptr = none).
   std::ostream* progress = nullptr;
@@ -76,6 +93,17 @@ struct review_done {
   review_report report;
   std::shared_ptr<bb::blackboard> board;
 };
+
+/// The names of every reviewer, in the order they are listed.
+const std::vector<std::string>& all_reviewers();
+
+/// The key the review's result (to_json(review_report)) is written at when
+/// it is done, for `agora report` and `agora inspect`.
+std::string review_result_key();
+
+/// Writes to_json(report) at review_result_key() (run_review does; the
+/// command again after --diff filtered the findings).
+bb::status record_result(bb::blackboard& board, const review_report& report);
 
 /// Runs the review. Fails with bb::errc::io_error when the blackboard or
 /// spans file cannot be opened, or the swarm could not run at all.

@@ -65,6 +65,7 @@ std::vector<std::string> code_lines(const std::vector<std::string>& lines) {
 finding make(const std::string& file, std::size_t line, const char* rule, const std::string& category,
              std::string message, const std::string& evidence) {
   finding f;
+  f.cwe = lookup_rule(std::string(rule).substr(0, std::string(rule).find('/')), rule, message).cwe;
   f.file = file;
   f.line = static_cast<int>(line);
   f.rule = rule;
@@ -75,18 +76,15 @@ finding make(const std::string& file, std::size_t line, const char* rule, const 
   return f;
 }
 
-int brace_delta(const std::string& s) {
-  int d = 0;
-  for (char c : s) d += c == '{' ? 1 : c == '}' ? -1 : 0;
-  return d;
-}
+
 
 }  // namespace
 
 std::vector<finding> review_security(const source_tree& tree) {
   // A call of the C library's function: not a member (`x.system()`,
   // `p->system()`) nor another namespace's (`caf::system`), but `std::` is.
-  static const std::regex unbounded(R"((^|[^A-Za-z0-9_.>:]|std::)(strcpy|strcat|gets|sprintf|vsprintf)\s*\()");
+  static const std::regex unbounded(R"((^|[^A-Za-z0-9_.>:]|std::)(strcpy|strcat|sprintf|vsprintf)\s*\()");
+  static const std::regex gets_call(R"((^|[^A-Za-z0-9_.>:]|std::)gets\s*\()");
   static const std::regex shell(
       R"((^|[^A-Za-z0-9_.>:]|std::)(system|popen|execl|execlp|execle|execv|execvp)\s*\(\s*(.?))");
   std::vector<finding> out;
@@ -101,6 +99,11 @@ std::vector<finding> review_security(const source_tree& tree) {
                                 "buffer overflows it (use snprintf or a bounded copy)",
                            f.lines[i]));
       }
+      if (std::regex_search(code[i], m, gets_call))
+        out.push_back(make(f.path, i + 1, "security/dangerous-function", "dangerous-function",
+                           "gets() reads a line of any length into a fixed buffer: it cannot be used safely "
+                           "(use fgets with the buffer's size)",
+                           f.lines[i]));
       // A string literal is a fixed command; `)` is a declaration or a call without one.
       if (std::regex_search(code[i], m, shell) && m[3] != "\"" && m[3] != ")") {
         const std::string fn = m[2];
@@ -114,67 +117,22 @@ std::vector<finding> review_security(const source_tree& tree) {
   return out;
 }
 
-std::vector<finding> review_resources(const source_tree& tree) {
-  static const std::regex acquire(
-      R"(([A-Za-z_]\w*)\s*=\s*(\([^()]*\)\s*)?(fopen|fdopen|tmpfile|popen|malloc|calloc|realloc|strdup|open|new)\b)");
-  std::vector<finding> out;
-  for (const auto& f : tree.files) {
-    const auto code = code_lines(f.lines);
-    for (std::size_t i = 0; i < code.size(); ++i) {
-      std::smatch m;
-      if (!std::regex_search(code[i], m, acquire)) continue;
-      const std::string var = m[1];
-      const std::string how = m[3];
-      const std::string release =
-          how == "fopen" || how == "fdopen" || how == "tmpfile" ? "fclose"
-          : how == "popen"                                      ? "pclose"
-          : how == "open"                                       ? "close"
-          : how == "new"                                        ? "delete"
-                                                                : "free";
-      const std::regex released("(^|[^A-Za-z0-9_])(fclose|pclose|close|free|delete(\\s*\\[\\s*\\])?)\\s*\\(?\\s*" +
-                                var + "\\b");
-      const std::regex guard("if\\s*\\(\\s*(!\\s*" + var + "\\s*\\)|" + var +
-                             "\\s*(==|<=)\\s*(NULL|nullptr|0|-1)\\s*\\)|(NULL|nullptr)\\s*==\\s*" + var +
-                             "\\s*\\)|" + var + "\\s*<\\s*0\\s*\\))");
-      const std::regex mentions("(^|[^A-Za-z0-9_])" + var + "($|[^A-Za-z0-9_])");
-      const std::regex ret("(^|[^A-Za-z0-9_])return($|[^A-Za-z0-9_])");
-      int depth = 0;         // blocks opened since the acquisition
-      int guard_level = -1;  // depth outside the failure check's block; -1 = none
-      bool guard_next = false;
-      for (std::size_t j = i + 1; j < code.size(); ++j) {
-        const std::string& l = code[j];
-        if (std::regex_search(l, released)) break;
-        const bool is_return = std::regex_search(l, ret);
-        const bool in_guard = guard_next || (guard_level >= 0 && depth > guard_level);
-        if (std::regex_search(l, guard)) {
-          if (l.find('{') != std::string::npos) guard_level = depth;
-          else if (!is_return) guard_next = true;
-        } else if (is_return && !in_guard) {
-          auto after = l.substr(l.find("return"));
-          if (!std::regex_search(after, mentions))  // returning it hands it over
-            out.push_back(make(f.path, j + 1, "resources/leak-on-return", "resource-leak",
-                               "returns without " + release + "(" + var + "): what " + how + "() acquired at line " +
-                                   std::to_string(i + 1) + " leaks on this path",
-                               f.lines[j]));
-        } else if (guard_next && !l.empty() && l.find_first_not_of(" \t") != std::string::npos) {
-          guard_next = false;
-        }
-        depth += brace_delta(l);
-        if (guard_level >= 0 && depth <= guard_level && l.find('}') != std::string::npos) guard_level = -1;
-        if (depth < 0) break;  // left the block that holds it
-      }
-    }
-  }
-  return out;
-}
-
 std::vector<finding> review_complexity(const source_tree& tree, int max_complexity, int max_nesting) {
   static const std::regex decision(R"((^|[^A-Za-z0-9_])(if|for|while|case|catch)($|[^A-Za-z0-9_])|&&|\|\||\?)");
   static const std::regex not_function(R"(^\s*(if|for|while|switch|catch|do|else|return|sizeof|namespace|class|struct|union|enum|extern)\b)");
   static const std::regex name_before_paren(R"(([A-Za-z_~][\w:~]*)\s*\($)");
   std::vector<finding> out;
   for (const auto& f : tree.files) {
-    const auto code = code_lines(f.lines);
+    auto code = code_lines(f.lines);
+    // Preprocessor lines (and their continuations) are not code: `#pragma
+    // comment(...)` must not read as a function's header.
+    bool cont = false;
+    for (std::size_t i = 0; i < code.size(); ++i) {
+      const auto first = code[i].find_first_not_of(" \t");
+      const bool directive = cont || (first != std::string::npos && code[i][first] == '#');
+      cont = directive && !code[i].empty() && code[i].back() == '\\';
+      if (directive) code[i].clear();
+    }
     int depth = 0;
     std::string header;            // code since the last ; { or } outside functions
     std::vector<std::size_t> at;   // the line of each header character
@@ -255,29 +213,26 @@ json to_array(const std::vector<finding>& fs) {
   return a;
 }
 
-// Include directories for the tools: every directory of the tree that holds
-// a header, and the directories above it (for `#include "lib/x.h"`).
-std::vector<std::string> include_dirs(const source_tree& tree) {
-  std::set<std::string> dirs;
-  for (const auto& f : tree.files) {
-    auto ext = std::filesystem::path(f.path).extension().string();
-    if (ext != ".h" && ext != ".hpp") continue;
-    for (auto p = std::filesystem::path(f.path).parent_path(); !p.empty(); p = p.parent_path())
-      dirs.insert(p.generic_string());
-    dirs.insert(".");
-  }
-  std::vector<std::string> out;
-  for (const auto& d : dirs) out.push_back("-I" + d);
-  return out;
+bool is_header(const std::string& path) {
+  auto ext = std::filesystem::path(path).extension().string();
+  return ext == ".h" || ext == ".hpp";
 }
 
-// Finishes an asynchronous reviewer's task: contributes `found` or fails.
+// Finishes an asynchronous reviewer's task: stages its coverage record and
+// contributes `found` (one promotion), or fails.
 void finish(const swarm_turn& turn, bb::scratchpad* sp, const actors::completion& done,
-            bb::result<std::vector<finding>> found) {
+            bb::result<std::vector<finding>> found, const coverage* cov = nullptr) {
   try {
     if (!found) {
       done.fail(found.error());
       return;
+    }
+    if (cov) {
+      const std::string reviewer = turn.key.substr(turn.key.rfind("/reviewer/") + 1);
+      if (auto s = sp->put(coverage_key(turn.run_id, reviewer), to_json(*cov)); !s) {
+        done.fail(s.error());
+        return;
+      }
     }
     done(submit_contribution(turn, *sp, {to_array(*found), artifact_edit::by_order}));
   } catch (const std::exception& e) {
@@ -285,111 +240,261 @@ void finish(const swarm_turn& turn, bb::scratchpad* sp, const actors::completion
   }
 }
 
-std::string describe_failure(const char* tool, const process_result& r) {
-  if (r.timed_out) return std::string(tool) + " timed out after " + std::to_string(r.elapsed.count()) + " ms";
-  std::string err = r.err.substr(0, 400);
-  return std::string(tool) + " exited with " +
+std::string first_line(const std::string& s) {
+  auto start = s.find_first_not_of("\n ");
+  if (start == std::string::npos) return "";
+  auto end = s.find('\n', start);
+  return s.substr(start, std::min<std::size_t>(end == std::string::npos ? s.size() - start : end - start, 300));
+}
+
+std::string describe_failure(const std::string& tool, const process_result& r) {
+  if (r.timed_out) return tool + " timed out after " + std::to_string(r.elapsed.count() / 1000) + " s";
+  if (r.cancelled) return tool + " was stopped (interrupted)";
+  if (r.not_started) return "not started: the review's time limit ran out";
+  const std::string err = first_line(r.err);
+  return tool + " exited with " +
          (r.signal ? "signal " + std::to_string(r.signal) : "status " + std::to_string(r.exit_code)) +
          (err.empty() ? "" : ": " + err);
 }
 
+// What one tool does with one file: the process to run, and how to read
+// what it printed (findings; the file's failure, if any, into `failed`).
+struct per_file_tool {
+  std::string name;
+  std::function<bool(const source_file&)> wants;
+  std::function<process_request(const source_file&)> request;
+  std::function<std::vector<finding>(const process_result&, const source_file&, std::vector<not_analysed>&)>
+      parse;
+};
+
+// A reviewer that runs `tool` once per file, `ctx.runner` processes at
+// once. A file whose process failed, timed out, could not be compiled, or
+// was not started before the review's deadline is not analysed, with the
+// reason; the reviewer itself succeeds with what it found elsewhere.
+actors::agent_logic per_file_reviewer(tool_context ctx, per_file_tool tool) {
+  return actors::agent_logic::async([ctx, tool](const actors::task& t, bb::scratchpad& sp,
+                                                actors::completion done) {
+    auto turn = swarm_turn::read(t, sp);
+    if (!turn) {
+      done.fail(turn.error());
+      return;
+    }
+    std::vector<const source_file*> units;
+    for (const auto& f : ctx.tree->files)
+      if (tool.wants(f)) units.push_back(&f);
+    if (ctx.files_planned) ctx.files_planned(units.size());
+    if (units.empty()) {
+      coverage none;
+      return finish(*turn, &sp, done, std::vector<finding>{}, &none);
+    }
+    struct gather {
+      std::mutex mu;
+      std::size_t left = 0;
+      std::vector<finding> found;
+      coverage cov;
+    };
+    auto g = std::make_shared<gather>();
+    g->left = units.size();
+    // Called with g->mu held: true for the last file.
+    auto one_done = [g] { return --g->left == 0; };
+    for (const auto* f : units) {
+      process_request rq = tool.request(*f);
+      rq.timeout = ctx.per_file_timeout;
+      rq.not_after = ctx.deadline;
+      rq.cwd = ctx.tree->root;
+      const std::string path = f->path;
+      auto on_result = [g, ctx, tool, f, path, one_done, turn = *turn, sp = &sp,
+                        done](bb::result<process_result> r) {
+        std::vector<not_analysed> failed;
+        std::vector<finding> found;
+        if (!r) {
+          failed.push_back({"", path, r.error().message});
+        } else if (r->timed_out && std::chrono::steady_clock::now() >= ctx.deadline - std::chrono::milliseconds(200)) {
+          failed.push_back({"", path, "stopped: " + ctx.deadline_reason});
+        } else if (r->not_started) {
+          failed.push_back({"", path, "not started: " + ctx.deadline_reason});
+        } else if (r->timed_out || r->signal != 0 || r->cancelled) {
+          failed.push_back({"", path, describe_failure(tool.name, *r)});
+        } else {
+          found = tool.parse(*r, *f, failed);
+        }
+        if (ctx.file_done) ctx.file_done();
+        std::unique_lock<std::mutex> lock(g->mu);
+        g->found.insert(g->found.end(), found.begin(), found.end());
+        bool this_failed = false;
+        for (auto& n : failed) {
+          // One process checks one translation unit: an error inside a
+          // header it includes leaves that unit (named) not analysed.
+          n.file = path;
+          if (n.file == path) this_failed = true;
+          bool seen = false;
+          for (const auto& o : g->cov.files) seen = seen || o.file == n.file;
+          if (!seen) g->cov.files.push_back(std::move(n));
+        }
+        if (!this_failed) ++g->cov.analysed;
+        if (!one_done()) return;
+        auto all = std::move(g->found);
+        auto cov = std::move(g->cov);
+        lock.unlock();
+        finish(turn, sp, done, std::move(all), &cov);
+      };
+      ctx.runner->submit(std::move(rq), on_result);
+    }
+  });
+}
+
+// The compiler's arguments for `f`: its flags, the dialect, the language.
+std::vector<std::string> compile_args(const tool_context& ctx, const source_file& f) {
+  std::vector<std::string> args = ctx.flags->of(f.path);
+  if (auto s = ctx.flags->std_flag(f.path); !s.empty()) args.push_back(s);
+  return args;
+}
+
+const std::vector<std::string>& warning_flags() {
+  static const std::vector<std::string> w = {"-Wall", "-Wextra", "-Wformat=2", "-Wformat-security"};
+  return w;
+}
+
 }  // namespace
+
+std::string coverage_key(const std::string& run_id, const std::string& reviewer_id) {
+  return "runs/" + run_id + "/coverage/" + reviewer_id;
+}
 
 actors::agent_logic builtin_reviewer(std::shared_ptr<const source_tree> tree,
                                      std::vector<finding> (*fn)(const source_tree&)) {
   return contributor([tree, fn](const swarm_turn&) -> bb::result<json> { return to_array(fn(*tree)); });
 }
 
-actors::agent_logic cppcheck_reviewer(std::shared_ptr<const source_tree> tree,
-                                      std::shared_ptr<process_runner> runner) {
-  return actors::agent_logic::async(
-      [tree, runner](const actors::task& t, bb::scratchpad& sp, actors::completion done) {
-        auto turn = swarm_turn::read(t, sp);
-        if (!turn) {
-          done.fail(turn.error());
-          return;
-        }
-        process_request rq;
-        rq.argv = {"cppcheck", "--xml", "--enable=warning,style,performance,portability",
-                   "--suppress=missingInclude", "--suppress=missingIncludeSystem", "--inline-suppr", "-q"};
-        for (auto& d : include_dirs(*tree)) rq.argv.push_back(d);
-        // The files on stdin: a large tree does not fit a command line.
-        rq.argv.push_back("--file-list=-");
-        for (const auto& f : tree->files) rq.stdin_text += f.path + "\n";
-        rq.cwd = tree->root;
-        rq.timeout = std::chrono::minutes(5);
-        runner->submit(std::move(rq), [tree, turn = *turn, sp = &sp, done](bb::result<process_result> r) {
-          if (!r) return finish(turn, sp, done, r.error());
-          if (r->timed_out || r->signal != 0)
-            return finish(turn, sp, done, bb::error{bb::errc::io_error, describe_failure("cppcheck", *r)});
-          auto parsed = parse_cppcheck_xml(r->err, *tree);
-          if (!parsed)
-            return finish(turn, sp, done, bb::error{bb::errc::io_error, describe_failure("cppcheck", *r)});
-          finish(turn, sp, done, std::move(parsed));
-        });
-      });
+actors::agent_logic cppcheck_reviewer(tool_context ctx) {
+  per_file_tool t;
+  t.name = "cppcheck";
+  t.wants = [](const source_file& f) { return !is_header(f.path); };
+  t.request = [ctx](const source_file& f) {
+    process_request rq;
+    rq.argv = {"cppcheck", "--xml", "--enable=warning,style,performance,portability",
+               "--suppress=missingInclude", "--suppress=missingIncludeSystem", "--inline-suppr", "-q"};
+    const bool c = std::filesystem::path(f.path).extension() == ".c";
+    rq.argv.push_back(c ? "--language=c" : "--language=c++");
+    for (const auto& a : ctx.flags->of(f.path))
+      if (a.rfind("-I", 0) == 0 || a.rfind("-D", 0) == 0 || a.rfind("-U", 0) == 0) rq.argv.push_back(a);
+    rq.argv.push_back(f.path);
+    return rq;
+  };
+  auto tree = ctx.tree;
+  t.parse = [tree](const process_result& r, const source_file& f, std::vector<not_analysed>& failed) {
+    auto parsed = parse_cppcheck_xml(r.err, *tree, &failed);
+    if (!parsed) {
+      failed.push_back({"", f.path, describe_failure("cppcheck", r)});
+      return std::vector<finding>{};
+    }
+    return std::move(*parsed);
+  };
+  return per_file_reviewer(std::move(ctx), std::move(t));
 }
 
-actors::agent_logic clang_tidy_reviewer(std::shared_ptr<const source_tree> tree,
-                                        std::shared_ptr<process_runner> runner) {
-  return actors::agent_logic::async(
-      [tree, runner](const actors::task& t, bb::scratchpad& sp, actors::completion done) {
-        auto turn = swarm_turn::read(t, sp);
-        if (!turn) {
-          done.fail(turn.error());
-          return;
-        }
-        // Headers are reviewed through the files that include them.
-        std::vector<const source_file*> units;
-        for (const auto& f : tree->files) {
-          auto ext = std::filesystem::path(f.path).extension().string();
-          if (ext != ".h" && ext != ".hpp") units.push_back(&f);
-        }
-        if (units.empty()) return finish(*turn, &sp, done, std::vector<finding>{});
-        struct gather {
-          std::mutex mu;
-          std::size_t left;
-          std::vector<finding> found;
-          std::string failure;
-        };
-        auto g = std::make_shared<gather>();
-        g->left = units.size();
-        const auto includes = include_dirs(*tree);
-        for (const auto* f : units) {
-          const bool c = std::filesystem::path(f->path).extension() == ".c";
-          process_request rq;
-          rq.argv = {"clang-tidy", "--quiet",
-                     "-checks=-*,clang-analyzer-*,bugprone-*,cert-*,-cert-err33-c,"
-                     "-bugprone-easily-swappable-parameters,"
-                     "-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,"
-                     "readability-function-cognitive-complexity",
-                     "-config={CheckOptions: [{key: readability-function-cognitive-complexity.Threshold, "
-                     "value: 25}]}",
-                     f->path, "--", c ? "-std=c11" : "-std=c++17"};
-          if (c) rq.argv.insert(rq.argv.end() - 1, {"-x", "c"});
-          for (const auto& d : includes) rq.argv.push_back(d);
-          rq.cwd = tree->root;
-          rq.timeout = std::chrono::minutes(2);
-          runner->submit(std::move(rq), [tree, g, turn = *turn, sp = &sp, done,
-                                         path = f->path](bb::result<process_result> r) {
-            std::unique_lock<std::mutex> lock(g->mu);
-            if (!r) {
-              g->failure = r.error().message;
-            } else if (r->timed_out || r->signal != 0) {
-              g->failure = describe_failure("clang-tidy", *r) + " on " + path;
-            } else {
-              auto found = parse_clang_tidy(r->out, *tree);
-              g->found.insert(g->found.end(), found.begin(), found.end());
-            }
-            if (--g->left != 0) return;
-            auto found = std::move(g->found);
-            auto failure = g->failure;
-            lock.unlock();
-            if (!failure.empty()) return finish(turn, sp, done, bb::error{bb::errc::io_error, failure});
-            finish(turn, sp, done, std::move(found));
-          });
-        }
-      });
+actors::agent_logic gcc_reviewer(tool_context ctx) {
+  per_file_tool t;
+  t.name = "gcc";
+  t.wants = [](const source_file& f) { return !is_header(f.path); };
+  t.request = [ctx](const source_file& f) {
+    process_request rq;
+    const bool c = std::filesystem::path(f.path).extension() == ".c";
+    // -fsyntax-only would stop before the analyzer runs: compile to nothing.
+    rq.argv = {c ? "gcc" : "g++", "-c", "-o", "/dev/null", "-fanalyzer", "-fdiagnostics-format=json",
+               "-fmax-errors=5"};
+    for (const auto& w : warning_flags()) rq.argv.push_back(w);
+    for (const auto& a : compile_args(ctx, f)) rq.argv.push_back(a);
+    rq.argv.push_back(c ? "-xc" : "-xc++");
+    rq.argv.push_back(f.path);
+    return rq;
+  };
+  auto tree = ctx.tree;
+  t.parse = [tree](const process_result& r, const source_file& f, std::vector<not_analysed>& failed) {
+    auto parsed = parse_gcc_json(r.err, *tree, &failed);
+    if (!parsed) {
+      if (r.exit_code != 0) failed.push_back({"", f.path, describe_failure("gcc", r)});
+      return std::vector<finding>{};
+    }
+    if (r.exit_code != 0 && failed.empty()) failed.push_back({"", f.path, describe_failure("gcc", r)});
+    return std::move(*parsed);
+  };
+  return per_file_reviewer(std::move(ctx), std::move(t));
+}
+
+actors::agent_logic clang_tidy_reviewer(tool_context ctx) {
+  per_file_tool t;
+  t.name = "clang-tidy";
+  t.wants = [](const source_file& f) { return !is_header(f.path); };
+  t.request = [ctx](const source_file& f) {
+    process_request rq;
+    const bool c = std::filesystem::path(f.path).extension() == ".c";
+    rq.argv = {"clang-tidy", "--quiet", "--allow-enabling-analyzer-alpha-checkers",
+               "-checks=-*,clang-analyzer-*,-clang-analyzer-alpha*,bugprone-*,cert-*,-cert-err33-c,"
+               "-bugprone-easily-swappable-parameters,"
+               "-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,"
+               "clang-analyzer-alpha.security.ArrayBoundV2,clang-analyzer-alpha.unix.cstring.OutOfBounds,"
+               "clang-analyzer-alpha.security.taint.TaintPropagation,clang-analyzer-alpha.security.ReturnPtrRange,"
+               "clang-analyzer-alpha.core.CastSize,clang-analyzer-alpha.core.SizeofPtr,"
+               "clang-analyzer-alpha.unix.Stream,"
+               "readability-function-cognitive-complexity",
+               "-config={CheckOptions: [{key: readability-function-cognitive-complexity.Threshold, "
+               "value: 25}]}",
+               f.path, "--"};
+    rq.argv.push_back(c ? "-xc" : "-xc++");
+    for (const auto& w : warning_flags()) rq.argv.push_back(w);
+    for (const auto& a : compile_args(ctx, f)) rq.argv.push_back(a);
+    return rq;
+  };
+  auto tree = ctx.tree;
+  t.parse = [tree](const process_result& r, const source_file& f, std::vector<not_analysed>& failed) {
+    auto found = parse_clang_tidy(r.out, *tree, &failed);
+    // Compiler errors are printed on stdout with the warnings; a failure
+    // that printed none (a crash) is named by clang-tidy's stderr.
+    if (r.exit_code != 0 && failed.empty() && r.err.find("error") != std::string::npos) {
+      // Name the first error clang-tidy printed, not its count.
+      std::string why = describe_failure("clang-tidy", r);
+      for (const std::string* text : {&r.out, &r.err}) {
+        const auto at = text->find("error: ");
+        if (at == std::string::npos) continue;
+        const auto bol = text->rfind('\n', at);
+        const auto eol = text->find('\n', at);
+        why = "clang-tidy: " + text->substr(bol == std::string::npos ? 0 : bol + 1,
+                                           (eol == std::string::npos ? text->size() : eol) -
+                                               (bol == std::string::npos ? 0 : bol + 1));
+        break;
+      }
+      failed.push_back({"", f.path, why});
+    }
+    return found;
+  };
+  return per_file_reviewer(std::move(ctx), std::move(t));
+}
+
+actors::agent_logic flawfinder_reviewer(tool_context ctx) {
+  return actors::agent_logic::async([ctx](const actors::task& t, bb::scratchpad& sp, actors::completion done) {
+    auto turn = swarm_turn::read(t, sp);
+    if (!turn) {
+      done.fail(turn.error());
+      return;
+    }
+    process_request rq;
+    rq.argv = {"flawfinder", "--csv", "--dataonly", "--quiet", "--minlevel=1", "--"};
+    for (const auto& f : ctx.tree->files) rq.argv.push_back(f.path);
+    rq.cwd = ctx.tree->root;
+    rq.timeout = ctx.per_file_timeout * 4;
+    rq.not_after = ctx.deadline;
+    ctx.runner->submit(std::move(rq), [ctx, turn = *turn, sp = &sp, done](bb::result<process_result> r) {
+      coverage cov;
+      if (!r) return finish(turn, sp, done, r.error());
+      if (r->not_started || r->timed_out || r->signal != 0 || r->exit_code != 0) {
+        for (const auto& f : ctx.tree->files) cov.files.push_back({"", f.path, describe_failure("flawfinder", *r)});
+        return finish(turn, sp, done, std::vector<finding>{}, &cov);
+      }
+      cov.analysed = ctx.tree->files.size();
+      finish(turn, sp, done, parse_flawfinder_csv(r->out, *ctx.tree), &cov);
+    });
+  });
 }
 
 }  // namespace agora::cli::review

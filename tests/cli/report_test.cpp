@@ -338,3 +338,239 @@ TEST_CASE("report of an unfinished run without spans renders in Chromium too", "
   CHECK(count_of(res->out, "class=\"lane\"") == 3);
   CHECK(res->out.find("<i>") == std::string::npos);
 }
+
+// --- a review's outcome (runs/review/review, cli/review's to_json(review_report)) -------
+
+namespace {
+
+// A finished review on an in-memory blackboard: meta and result as the swarm
+// writes them and, when given, the review's result record.
+std::shared_ptr<bb::blackboard> review_board(const json& review) {
+  auto board = std::make_shared<bb::blackboard>();
+  auto sp = board->begin("swarm/orchestrator");
+  REQUIRE(sp.put("runs/review/meta", {{"pattern", "swarm"},
+                                      {"members", {"reviewer/gcc", "reviewer/cppcheck"}},
+                                      {"policy", "stable_answer(1) | max_rounds(1)"},
+                                      {"fallback", "best_so_far"},
+                                      {"input", {{"root", "/src"}, {"files", 3}}}}));
+  REQUIRE(board->promote(sp));
+  auto sp2 = board->begin("swarm/orchestrator");
+  REQUIRE(sp2.put("runs/review/result", {{"run_id", "review"},
+                                         {"status", "settled"},
+                                         {"answer", json::array()},
+                                         {"reason", "stable_answer: '4 findings' unchanged for 1 round(s), up to round 1"},
+                                         {"stopped_by", {"stable_answer", "max_rounds"}},
+                                         {"rounds", 1},
+                                         {"tokens", 0},
+                                         {"cost_usd", 0.0},
+                                         {"revision", 0}}));
+  REQUIRE(board->promote(sp2));
+  if (!review.is_null()) {
+    auto sp3 = board->begin("cli/review");
+    REQUIRE(sp3.put("runs/review/review", review));
+    REQUIRE(board->promote(sp3));
+  }
+  return board;
+}
+
+json sample_review() {
+  json reported = json::array();
+  reported.push_back({{"file", "src/a.c"}, {"line", 12}, {"rule", "-Wformat-security"}, {"category", "format-string"},
+                      {"severity", "high"}, {"message", "user text <script>alert(1)</script> reaches printf"},
+                      {"evidence", "printf(buf); // a < b && c > d"}, {"cwe", 134},
+                      {"found_by", {"reviewer/gcc", "reviewer/cppcheck"}},
+                      {"rules", {"gcc:-Wformat-security", "cppcheck:wrongPrintfScanfArgNum"}},
+                      {"reported", true}, {"kept_because", "consensus: 2 reviewers agree"}});
+  reported.push_back({{"file", "src/a.c"}, {"line", 3}, {"rule", "nullPointer"}, {"category", "null-deref"},
+                      {"severity", "medium"}, {"message", "p may be null"}, {"evidence", "*p = 1;"}, {"cwe", 0},
+                      {"found_by", {"reviewer/cppcheck"}}, {"rules", {"cppcheck:nullPointer"}},
+                      {"reported", true}, {"kept_because", "trusted alone: cppcheck nullPointer"}});
+  reported.push_back({{"file", "src/b.c"}, {"line", 7}, {"rule", "leak"}, {"category", "resource-leak"},
+                      {"severity", "low"}, {"message", "f leaks"}, {"evidence", ""},
+                      {"found_by", {"reviewer/gcc"}}, {"rules", {"gcc:leak"}}, {"reported", true},
+                      {"judge", "a real leak"}, {"kept_because", "the judge kept it"}});
+  json unconfirmed = json::array();
+  unconfirmed.push_back({{"file", "src/c.c"}, {"line", 5}, {"rule", "strcpy"}, {"category", "dangerous-function"},
+                         {"severity", "low"}, {"message", "strcpy <b>unbounded</b>"}, {"evidence", "strcpy(d, s);"},
+                         {"cwe", 120}, {"found_by", {"reviewer/flawfinder"}}, {"rules", {"flawfinder:strcpy"}},
+                         {"reported", false}, {"kept_because", "only lexical evidence (a function's name)"}});
+  return {{"target", "src"},
+          {"files", 3},
+          {"reviewers", {"reviewer/gcc", "reviewer/cppcheck"}},
+          {"skipped", {{{"reviewer", "reviewer/clang-tidy"}, {"why", "clang-tidy is not installed"}}}},
+          {"not_analysed", {{{"reviewer", "reviewer/gcc"}, {"file", "src/<odd>.c"}, {"reason", "timed out after 120 s"}}}},
+          {"min_agree", 2},
+          {"findings", reported},
+          {"unconfirmed", unconfirmed}};
+}
+
+std::string render_board(const bb::blackboard& board, const std::string& run = "review") {
+  cli::report_input in;
+  in.board = &board;
+  in.run_id = run;
+  auto html = cli::render_html_report(in);
+  if (!html) FAIL("render failed: " << bb::to_string(html.error()));
+  return *html;
+}
+
+std::string stat_html(const std::string& key, const std::string& label, int n) {
+  return "data-stat=\"" + key + "\"><div class=\"k\">" + label + "</div><div class=\"v\">" + std::to_string(n) + "</div>";
+}
+
+}  // namespace
+
+TEST_CASE("report of a review shows its findings before the timeline, escaped", "[cli][report][review]") {
+  auto board = review_board(sample_review());
+  const std::string html = render_board(*board);
+  const auto section = html.find("<section id=\"review\"><h2>Review findings</h2>");
+  REQUIRE(section != std::string::npos);
+  REQUIRE(html.find("<section id=\"timeline\">") != std::string::npos);
+  CHECK(section < html.find("<section id=\"timeline\">"));
+  CHECK(html.find("<a href=\"#review\">Review findings</a>") != std::string::npos);
+  CHECK(html.find("id=\"status\">settled</span>") != std::string::npos);
+
+  // Summary counts.
+  CHECK(html.find(stat_html("reported", "Reported", 3)) != std::string::npos);
+  CHECK(html.find(stat_html("high", "High", 1)) != std::string::npos);
+  CHECK(html.find(stat_html("medium", "Medium", 1)) != std::string::npos);
+  CHECK(html.find(stat_html("low", "Low", 1)) != std::string::npos);
+  CHECK(html.find(stat_html("unconfirmed", "Unconfirmed", 1)) != std::string::npos);
+  CHECK(html.find(stat_html("files", "Files", 3)) != std::string::npos);
+  CHECK(html.find(stat_html("reviewers", "Reviewers", 2)) != std::string::npos);
+  CHECK(html.find(stat_html("left-out", "Left out", 1)) != std::string::npos);
+  CHECK(html.find(stat_html("not-analysed", "Not analysed", 1)) != std::string::npos);
+  CHECK(html.find("or 2 reviewers agree") != std::string::npos);
+
+  // By file (a.c, b.c; c.c among the unconfirmed), by line within a file.
+  CHECK(count_of(html, "<h3 class=\"file\">") == 3);
+  const auto a = html.find("<h3 class=\"file\">src/a.c <span class=\"muted\">(2)</span></h3>");
+  REQUIRE(a != std::string::npos);
+  const auto line3 = html.find("<span class=\"line\">line 3</span>");
+  const auto line12 = html.find("<span class=\"line\">line 12</span>");
+  REQUIRE(line3 != std::string::npos);
+  REQUIRE(line12 != std::string::npos);
+  CHECK(a < line3);
+  CHECK(line3 < line12);
+  CHECK(line12 < html.find("<h3 class=\"file\">src/b.c"));
+  CHECK(count_of(html, "<div class=\"finding high\" data-severity=\"high\">") == 1);
+  CHECK(html.find("<span class=\"line\">line 12</span><span class=\"sev high\">high</span>"
+                  "<span class=\"chip\" title=\"kind\">format-string</span>") != std::string::npos);
+  CHECK(html.find("<span class=\"muted\">found by</span><span class=\"chip\" title=\"reviewer/gcc\">gcc</span>"
+                  "<span class=\"chip\" title=\"reviewer/cppcheck\">cppcheck</span>") != std::string::npos);
+  CHECK(html.find("gcc:-Wformat-security, cppcheck:wrongPrintfScanfArgNum") != std::string::npos);
+  CHECK(html.find("kept because: consensus: 2 reviewers agree") != std::string::npos);
+  CHECK(html.find("<b>Judge:</b> a real leak") != std::string::npos);
+
+  // The CWE as a link (none for cwe 0 or no cwe).
+  CHECK(html.find("<a class=\"cwe\" href=\"https://cwe.mitre.org/data/definitions/134.html\" "
+                  "rel=\"noreferrer\">CWE-134</a>") != std::string::npos);
+  CHECK(count_of(html, "https://cwe.mitre.org/data/definitions/") == 2);  // 134, and 120 (unconfirmed)
+  CHECK(html.find("CWE-0") == std::string::npos);
+
+  // Escaped: the message, the evidence, the file names.
+  CHECK(html.find("<script>alert(1)</script>") == std::string::npos);
+  CHECK(html.find("<p class=\"msg\">user text &lt;script&gt;alert(1)&lt;/script&gt; reaches printf</p>") !=
+        std::string::npos);
+  CHECK(html.find("<pre class=\"evidence\"><code>printf(buf); // a &lt; b &amp;&amp; c &gt; d</code></pre>") !=
+        std::string::npos);
+  CHECK(count_of(html, "<script") == 2);  // the page's own data block and code
+  CHECK(html.find("<b>unbounded</b>") == std::string::npos);
+  CHECK(html.find("src/<odd>") == std::string::npos);
+
+  // The unconfirmed ones, collapsed.
+  const auto det = html.find("<details class=\"unconfirmed\" id=\"review-unconfirmed\"><summary>1 unconfirmed finding(s)");
+  REQUIRE(det != std::string::npos);
+  CHECK(html.find("<details class=\"unconfirmed\" id=\"review-unconfirmed\" open") == std::string::npos);
+  const auto det_end = html.find("</details>", det);
+  const auto strcpy_at = html.find("<p class=\"msg\">strcpy &lt;b&gt;unbounded&lt;/b&gt;</p>");
+  REQUIRE(strcpy_at != std::string::npos);
+  CHECK(det < strcpy_at);
+  CHECK(strcpy_at < det_end);
+  CHECK(html.find("not kept: only lexical evidence (a function&#39;s name)") != std::string::npos);
+
+  // Reviewers left out, files not analysed.
+  CHECK(html.find("<tr class=\"skipped-row\"><td>reviewer/clang-tidy</td><td>clang-tidy is not installed</td></tr>") !=
+        std::string::npos);
+  CHECK(html.find("1 file check(s) were not done") != std::string::npos);
+  CHECK(html.find("<tr class=\"unanalysed-row\"><td>reviewer/gcc</td><td class=\"answer\">src/&lt;odd&gt;.c</td>"
+                  "<td>timed out after 120 s</td></tr>") != std::string::npos);
+  CHECK(html.find("<section id=\"review\"") < html.find("<tr class=\"unanalysed-row\">"));
+  CHECK(html.find("<tr class=\"unanalysed-row\">") < html.find("<section id=\"timeline\">"));
+}
+
+TEST_CASE("report of a review says so when every file was analysed and nothing was reported", "[cli][report][review]") {
+  json rv = sample_review();
+  rv["findings"] = json::array();
+  rv["unconfirmed"] = json::array();
+  rv["skipped"] = json::array();
+  rv["not_analysed"] = json::array();
+  auto board = review_board(rv);
+  const std::string html = render_board(*board);
+  CHECK(html.find("<section id=\"review\">") != std::string::npos);
+  CHECK(html.find("No finding was reported.") != std::string::npos);
+  CHECK(html.find("No unconfirmed finding.") != std::string::npos);
+  CHECK(html.find("Every reviewer that ran analysed every file.") != std::string::npos);
+  CHECK(html.find("id=\"review-unconfirmed\"") == std::string::npos);
+  CHECK(html.find("unanalysed-row") == std::string::npos);
+  CHECK(html.find("skipped-row") == std::string::npos);
+  CHECK(html.find(stat_html("not-analysed", "Not analysed", 0)) != std::string::npos);
+}
+
+TEST_CASE("report of a review record of another shape renders what it can", "[cli][report][review]") {
+  // Wrong types everywhere: nothing throws, nothing unescaped, no made-up link.
+  json rv = {{"target", 7},
+             {"files", "many"},
+             {"findings", json::array({json{{"file", "<f>"}, {"line", "x"}, {"severity", "<b>"}, {"cwe", "79"},
+                                            {"found_by", "reviewer/gcc"}, {"message", json::array({1, 2})}},
+                                       3})},
+             {"not_analysed", "none"}};
+  auto board = review_board(rv);
+  const std::string html = render_board(*board);
+  CHECK(html.find("<section id=\"review\">") != std::string::npos);
+  CHECK(html.find("cwe.mitre.org") == std::string::npos);
+  CHECK(html.find("<div class=\"finding other\" data-severity=\"other\">") != std::string::npos);
+  CHECK(html.find("<span class=\"sev other\">&lt;b&gt;</span>") != std::string::npos);
+  CHECK(html.find("<h3 class=\"file\">&lt;f&gt;") != std::string::npos);
+  CHECK(html.find("The review&#39;s record does not say which files were analysed.") != std::string::npos);
+  CHECK(html.find(stat_html("reported", "Reported", 2)) != std::string::npos);
+}
+
+TEST_CASE("report of a run without a review record has no findings section", "[cli][report][review]") {
+  auto board = review_board(json());
+  const std::string html = render_board(*board);
+  CHECK(html.find("id=\"review\"") == std::string::npos);
+  CHECK(html.find("Review findings") == std::string::npos);
+  CHECK(html.find("cwe.mitre.org") == std::string::npos);
+  CHECK(html.find("<section id=\"timeline\">") != std::string::npos);
+  CHECK(html.find("id=\"status\">settled</span>") != std::string::npos);
+}
+
+TEST_CASE("agora review --report: the review settles, and its page shows the findings", "[cli][report][review][chromium]") {
+  REQUIRE(cli::program_exists("chromium"));
+  const auto sample = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "examples" / "review-sample";
+  REQUIRE(std::filesystem::is_directory(sample));
+  temp_dir d;
+  const std::string page = d / "review.html";
+  auto r = run_agora({"review", sample.string(), "--data", d / "data", "--report", page, "--quiet", "--fail-on", "never"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string html = read_file(page);
+  // One round whose merge is the answer: settled, not a fallback.
+  CHECK(html.find("id=\"status\">settled</span>") != std::string::npos);
+  CHECK(html.find("fallback best_so_far chose") == std::string::npos);
+  CHECK(html.find("<section id=\"review\"><h2>Review findings</h2>") != std::string::npos);
+  CHECK(html.find("<div class=\"finding high\"") != std::string::npos);
+  CHECK(html.find("https://cwe.mitre.org/data/definitions/") != std::string::npos);
+  CHECK(html.find("id=\"review-unconfirmed\"") != std::string::npos);
+
+  cli::process_request rq;
+  rq.argv = {"chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+             "--user-data-dir=" + d / "chromium-profile", "--virtual-time-budget=5000", "--dump-dom",
+             "file://" + page};
+  rq.timeout = std::chrono::seconds(90);
+  auto res = cli::run_process(rq);
+  REQUIRE(res);
+  REQUIRE_FALSE(res->timed_out);
+  CHECK(res->out.find("data-render=\"ok\"") != std::string::npos);
+  CHECK(res->out.find("<section id=\"review\">") != std::string::npos);
+}
