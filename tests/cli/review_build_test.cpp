@@ -14,6 +14,7 @@
 #include <agora/agora.hpp>
 
 #include "process.hpp"
+#include "review/diff.hpp"
 #include "review/review.hpp"
 
 using namespace agora;
@@ -273,4 +274,93 @@ TEST_CASE("agora review --diff reviews only the change's lines", "[cli][review][
     CHECK(bad->exit_code == 2);
     CHECK(bad->err.find("no-such-branch") != std::string::npos);
   }
+}
+
+TEST_CASE("review parse_git_diff reads hunks, renames, quoted paths and refuses a torn diff", "[cli][review]") {
+  const std::string text =
+      "diff --git a/src/a.c b/src/a.c\n"
+      "index 1111111..2222222 100644\n"
+      "--- a/src/a.c\n"
+      "+++ b/src/a.c\n"
+      "@@ -3 +3,2 @@ int f(void)\n"
+      "-  old();\n"
+      "+  new_one();\n"
+      "+  new_two();\n"
+      "@@ -9,2 +10,0 @@\n"
+      "-  gone();\n"
+      "-  gone_too();\n"
+      "@@ -20,0 +19 @@\n"
+      "+  added();\n"
+      "\\ No newline at end of file\n"
+      "diff --git a/old name.c b/new name.c\n"
+      "similarity index 90%\n"
+      "rename from old name.c\n"
+      "rename to new name.c\n"
+      "--- a/old name.c\n"
+      "+++ b/new name.c\n"
+      "@@ -5 +5 @@\n"
+      "-x\n"
+      "+y\n"
+      "diff --git \"a/t\\tab.c\" \"b/t\\tab.c\"\n"
+      "new file mode 100644\n"
+      "--- /dev/null\n"
+      "+++ \"b/t\\tab.c\"\n"
+      "@@ -0,0 +1,3 @@\n"
+      "+a\n+b\n+c\n"
+      "diff --git a/gone.c b/gone.c\n"
+      "deleted file mode 100644\n"
+      "--- a/gone.c\n"
+      "+++ /dev/null\n"
+      "@@ -1 +0,0 @@\n"
+      "-z\n"
+      "diff --git a/logo.png b/logo.png\n"
+      "Binary files a/logo.png and b/logo.png differ\n";
+  auto files = parse_git_diff(text);
+  REQUIRE(files);
+  REQUIRE(files->size() == 4);  // the binary file is left out
+  change_set cs;
+  cs.files = *files;
+  const changed_file* a = cs.find("src/a.c");
+  REQUIRE(a);
+  // 3-4 changed, 19 added; adjacent ranges would merge, these do not touch.
+  CHECK(a->ranges == std::vector<std::pair<int, int>>{{3, 4}, {19, 19}});
+  CHECK(a->touched(4));
+  CHECK_FALSE(a->touched(5));
+  CHECK(a->touched(6, 2));
+  CHECK_FALSE(a->touched(7, 2));
+  CHECK(a->touched(17, 2));
+  const changed_file* renamed = cs.find("new name.c");
+  REQUIRE(renamed);
+  CHECK_FALSE(renamed->is_new);
+  CHECK(renamed->ranges == std::vector<std::pair<int, int>>{{5, 5}});
+  CHECK_FALSE(cs.find("old name.c"));
+  const changed_file* tab = cs.find("t\tab.c");
+  REQUIRE(tab);
+  CHECK(tab->is_new);
+  CHECK(tab->ranges == std::vector<std::pair<int, int>>{{1, 3}});
+  const changed_file* gone = cs.find("gone.c");
+  REQUIRE(gone);
+  CHECK(gone->deleted);
+  CHECK(gone->ranges.empty());
+
+  auto bad_header = parse_git_diff("diff --git a/x.c b/x.c\n--- a/x.c\n+++ b/x.c\n@@ -1 +x @@\n");
+  REQUIRE_FALSE(bad_header);
+  CHECK(bad_header.error().message.find("line 4") != std::string::npos);
+  auto torn = parse_git_diff("diff --git a/x.c b/x.c\n--- a/x.c\n+++ b/x.c\n@@ -1 +1,3 @@\n+a\n");
+  REQUIRE_FALSE(torn);
+  CHECK(torn.error().message.find("ends inside") != std::string::npos);
+}
+
+TEST_CASE("review read_change refuses bad specs and trees, naming them", "[cli][review]") {
+  temp_dir d;
+  CHECK(read_change(d.path.string(), "").error().code == bb::errc::invalid_argument);
+  auto dash = read_change(d.path.string(), "--output=/tmp/x");
+  REQUIRE_FALSE(dash);
+  CHECK(dash.error().message.find("'-'") != std::string::npos);
+  auto not_git = read_change(d.path.string(), "HEAD");
+  REQUIRE_FALSE(not_git);
+  CHECK(not_git.error().message.find("not inside a git work tree") != std::string::npos);
+  auto no_dir = read_change((d.path / "nope").string(), "HEAD");
+  REQUIRE_FALSE(no_dir);
+  CHECK(no_dir.error().message.find("nope") != std::string::npos);
 }
