@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 extern char** environ;
 
@@ -201,51 +202,59 @@ bb::result<process_result> run_process(const process_request& rq) {
   return res;
 }
 
-process_runner::process_runner(std::size_t threads) {
+process_runner::process_runner(std::size_t threads) : s_(std::make_shared<state>()) {
   if (threads == 0) threads = 1;
-  for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+  for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([s = s_] { work(s); });
 }
 
 process_runner::~process_runner() {
   cancel_all();
-  for (auto& t : threads_) t.join();
+  const auto self = std::this_thread::get_id();
+  for (auto& t : threads_) {
+    // A callback on this very thread dropped the runner: the thread holds
+    // the shared state and ends when its callback returns.
+    if (t.get_id() == self)
+      t.detach();
+    else
+      t.join();
+  }
 }
 
 void process_runner::cancel_all() {
   std::deque<std::pair<process_request, callback>> left;
   {
-    std::lock_guard<std::mutex> lk(mu_);
-    stopping_ = true;
-    cancelled_ = true;  // running processes see it within 50 ms
-    left.swap(queue_);
+    std::lock_guard<std::mutex> lk(s_->mu);
+    s_->stopping = true;
+    s_->cancelled = true;  // running processes see it within 50 ms
+    left.swap(s_->queue);
   }
-  cv_.notify_all();
+  s_->cv.notify_all();
   for (auto& [rq, done] : left)
     done(bb::error{bb::errc::io_error, "cancelled: '" + join_argv(rq.argv) + "' never ran"});
 }
 
 void process_runner::submit(process_request rq, callback done) {
   {
-    std::lock_guard<std::mutex> lk(mu_);
-    if (!stopping_) {
-      if (!rq.cancel) rq.cancel = &cancelled_;
-      queue_.emplace_back(std::move(rq), std::move(done));
-      cv_.notify_one();
+    std::lock_guard<std::mutex> lk(s_->mu);
+    if (!s_->stopping) {
+      if (!rq.cancel) rq.cancel = &s_->cancelled;
+      s_->queue.emplace_back(std::move(rq), std::move(done));
+      s_->cv.notify_one();
       return;
     }
   }
   done(bb::error{bb::errc::io_error, "cancelled: the process runner is stopping"});
 }
 
-void process_runner::work() {
+void process_runner::work(const std::shared_ptr<state>& s) {
   for (;;) {
     std::pair<process_request, callback> job;
     {
-      std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      std::unique_lock<std::mutex> lk(s->mu);
+      s->cv.wait(lk, [&s] { return s->stopping || !s->queue.empty(); });
+      if (s->queue.empty()) return;
+      job = std::move(s->queue.front());
+      s->queue.pop_front();
     }
     const auto now = std::chrono::steady_clock::now();
     if (now >= job.first.not_after) {

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -87,7 +88,10 @@ bool program_exists(const std::string& name);
 /// cancel_all() (what a command does on SIGINT) kills the running process
 /// groups and answers everything queued with bb::errc::io_error
 /// ("cancelled: ..."); the runner then refuses new work the same way. The
-/// destructor does the same and joins its threads.
+/// destructor does the same and joins its threads. It may run on one of
+/// the runner's own threads (a `done` callback that dropped the last owner
+/// of the runner): that thread is then left to end by itself, never joined
+/// from itself.
 class process_runner {
  public:
   using callback = std::function<void(bb::result<process_result>)>;
@@ -104,13 +108,17 @@ class process_runner {
   void cancel_all();
 
  private:
-  void work();
+  // What the threads share; a thread keeps it alive after the runner is gone.
+  struct state {
+    std::atomic<bool> cancelled{false};
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::pair<process_request, callback>> queue;
+    bool stopping = false;
+  };
+  static void work(const std::shared_ptr<state>& s);
 
-  std::atomic<bool> cancelled_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<process_request, callback>> queue_;
-  bool stopping_ = false;
+  std::shared_ptr<state> s_;
   std::vector<std::thread> threads_;
 };
 

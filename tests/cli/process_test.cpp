@@ -144,3 +144,46 @@ TEST_CASE("process env entries replace the caller's of the same name", "[cli][pr
   REQUIRE(r);
   CHECK(r->out == "/agora-home|1\n");
 }
+
+// The review's reviewers own the runner through their callbacks: the last
+// owner can go inside a callback, on the runner's own thread. That was
+// std::terminate ("Resource deadlock avoided": a thread joining itself).
+TEST_CASE("process_runner may be destroyed by a callback on its own thread", "[cli][process]") {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool gone = false;
+  // Set by the destructor of a value the callback holds, after the runner
+  // it also holds has been released on the runner's thread.
+  struct signal_on_destroy {
+    std::mutex* mu;
+    std::condition_variable* cv;
+    bool* gone;
+    ~signal_on_destroy() {
+      std::lock_guard<std::mutex> lk(*mu);
+      *gone = true;
+      cv->notify_all();
+    }
+  };
+  std::thread::id callback_thread;
+  {
+    auto runner = std::make_shared<process_runner>(2);
+    process_request rq;
+    rq.argv = {"sh", "-c", "sleep 0.2"};
+    rq.timeout = 20s;
+    auto signal = std::make_shared<signal_on_destroy>(signal_on_destroy{&mu, &cv, &gone});
+    runner->submit(rq, [owner = runner, signal, &callback_thread](agora::bb::result<process_result> r) mutable {
+      callback_thread = std::this_thread::get_id();
+      CHECK(r);
+      owner.reset();   // the last owner, once the test's own handle is gone
+      signal.reset();  // tells the test
+    });
+  }  // the test's handle goes while the process still runs
+  std::unique_lock<std::mutex> lk(mu);
+  REQUIRE(cv.wait_for(lk, 20s, [&] { return gone; }));
+  CHECK(callback_thread != std::this_thread::get_id());
+  // Had the runner joined its own thread, std::terminate would have ended
+  // this test binary before here.
+  lk.unlock();
+  std::this_thread::sleep_for(100ms);
+  SUCCEED();
+}
