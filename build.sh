@@ -4,7 +4,8 @@
 #
 #   ./build.sh demo    build `agora` and run the main job: `agora review` of
 #                      the sample tree examples/review-sample (offline)
-#   ./build.sh test    build with -Werror and run every test; then run the
+#   ./build.sh test    build with -Werror and run every test; build and run a
+#                      user's project on Agora four ways (tests/consumer); then run the
 #                      blackboard and LLM-layer tests (the code without CAF)
 #                      again under AddressSanitizer + UndefinedBehaviorSanitizer,
 #                      and under ThreadSanitizer
@@ -45,6 +46,8 @@ case "$cmd" in
     configure "$build" -DAGORA_WERROR=ON
     cmake --build "$build" -j "$jobs"
     ctest --test-dir "$build" --output-on-failure -j "$jobs"
+    echo "== a user's project on Agora: tests/consumer (find_package, add_subdirectory, FetchContent, .deb) =="
+    JOBS=$jobs tests/consumer/run.sh "$build"
     # CAF itself is not instrumented (Debian's libcaf), so TSan reports on
     # CAF code are noise; the sanitizer runs cover the code without CAF.
     echo "== blackboard and LLM-layer tests under AddressSanitizer + UndefinedBehaviorSanitizer =="

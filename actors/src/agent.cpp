@@ -671,7 +671,14 @@ bb::result<agent_actor> spawn_agent(runtime& rt, std::shared_ptr<bb::blackboard>
                                     agent_spec spec, agent_logic logic, agent_options opts) {
   if (!opts.tracer) opts.tracer = &rt.tracer();
   if (!opts.metrics) opts.metrics = &rt.metrics();
-  return spawn_agent(rt.system(), std::move(board), std::move(spec), std::move(logic), opts);
+  std::string what = spec.id.str();
+  return adopt(rt, spawn_agent(rt.system(), std::move(board), std::move(spec), std::move(logic), opts),
+               std::move(what));
+}
+
+bb::result<agent_actor> adopt(runtime& rt, bb::result<agent_actor> spawned, std::string what) {
+  if (spawned) rt.adopt(caf::actor_cast<caf::actor_addr>(*spawned), std::move(what));
+  return spawned;
 }
 
 }  // namespace agora::actors

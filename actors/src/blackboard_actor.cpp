@@ -463,7 +463,9 @@ blackboard_actor spawn_blackboard(caf::actor_system& sys, std::shared_ptr<bb::bl
 blackboard_actor spawn_blackboard(runtime& rt, std::shared_ptr<bb::blackboard> board,
                                   blackboard_actor_options opts) {
   if (!opts.tracer) opts.tracer = &rt.tracer();
-  return spawn_blackboard(rt.system(), std::move(board), opts);
+  auto a = spawn_blackboard(rt.system(), std::move(board), opts);
+  rt.adopt(caf::actor_cast<caf::actor_addr>(a), "blackboard");
+  return a;
 }
 
 }  // namespace agora::actors

@@ -1,13 +1,20 @@
 #include "agora/actors/runtime.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <vector>
 #include <cstdint>
 #include <thread>
 #include <utility>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/actor_addr.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/actor_registry.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/send.hpp>
 #include <caf/timespan.hpp>
 
 #include "agora/actors/errors.hpp"
@@ -46,6 +53,11 @@ struct runtime::impl {
   actors::metrics metrics;
   bb::status tracing_status;
   std::unique_ptr<caf::actor_system> system;
+
+  // What the runtime spawned: stopped at shutdown, named if they do not quit.
+  std::mutex adopted_mu;
+  std::vector<std::pair<caf::actor_addr, std::string>> adopted;
+  bool shut_down = false;
 
   explicit impl(runtime_options o)
       : opts(std::move(o)), tracer(std::make_unique<actors::tracer>()),
@@ -92,7 +104,72 @@ bb::result<std::unique_ptr<runtime>> runtime::open(runtime_options opts) {
   return rt;
 }
 
-runtime::~runtime() = default;
+runtime::~runtime() {
+  if (impl_ && !impl_->shut_down) shutdown(impl_->opts.shutdown_timeout);
+}
+
+void runtime::adopt(const caf::actor_addr& actor, std::string what) {
+  if (!actor) return;
+  std::lock_guard<std::mutex> lk(impl_->adopted_mu);
+  // Forget the ones that are gone, so that a long-lived runtime that
+  // spawns many short-lived agents does not grow without end.
+  if (impl_->adopted.size() >= 1024 && (impl_->adopted.size() & (impl_->adopted.size() - 1)) == 0) {
+    auto& v = impl_->adopted;
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [](const auto& a) { return !caf::actor_cast<caf::strong_actor_ptr>(a.first); }),
+            v.end());
+  }
+  impl_->adopted.emplace_back(actor, std::move(what));
+}
+
+bool runtime::shutdown(std::chrono::milliseconds timeout) {
+  if (impl_->shut_down) return true;
+  impl_->shut_down = true;
+  std::vector<std::pair<caf::actor_addr, std::string>> adopted;
+  {
+    std::lock_guard<std::mutex> lk(impl_->adopted_mu);
+    adopted.swap(impl_->adopted);
+  }
+  for (const auto& [addr, what] : adopted)
+    if (auto p = caf::actor_cast<caf::strong_actor_ptr>(addr))
+      caf::anon_send_exit(p, caf::exit_reason::user_shutdown);
+  auto& reg = impl_->system->registry();
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (reg.running() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (reg.running() == 0) {
+    impl_->system.reset();  // nothing runs: returns at once
+    if (impl_->tracer) impl_->tracer->flush();
+    return true;
+  }
+  // Name what still runs; what the runtime did not spawn is only counted.
+  std::string names;
+  std::size_t named = 0;
+  for (const auto& [addr, what] : adopted) {
+    auto p = caf::actor_cast<caf::strong_actor_ptr>(addr);
+    if (!p) continue;
+    if (named < 20) names += (named ? ", " : "") + what + " (#" + std::to_string(p->id()) + ")";
+    ++named;
+  }
+  const std::size_t running = reg.running();
+  std::string msg = "agora: runtime shutdown: " + std::to_string(running) + " actor(s) still running after " +
+                    std::to_string(timeout.count()) + " ms";
+  if (named > 0) msg += ": " + names + (named > 20 ? ", ..." : "");
+  if (running > named)
+    msg += (named > 0 ? "; " : ": ") + std::to_string(running - named) +
+           " not spawned through the runtime (send them an exit message before the runtime goes)";
+  msg += "; not waiting for them\n";
+  std::fputs(msg.c_str(), stderr);
+  if (impl_->tracer) impl_->tracer->flush();
+  // The actors that still run keep references into the system, its tracer
+  // and metrics: all of it is left to the process's exit, never destroyed
+  // under them.
+  impl_->system->await_actors_before_shutdown(false);
+  (void)impl_->system.release();
+  (void)impl_->tracer.release();
+  (void)impl_.release();
+  return false;
+}
 
 caf::actor_system& runtime::system() noexcept { return *impl_->system; }
 

@@ -45,10 +45,13 @@ std::optional<json> debate_turn::majority_of_others() const {
   }
   const json* best = nullptr;
   std::size_t best_n = 0;
+  std::string best_text;
   for (const auto& [text, v] : votes)
-    if (v.first > best_n) {  // strictly more: ties keep the smaller text
+    // Ties keep the smaller answer (numbers as numbers: answer_less).
+    if (v.first > best_n || (v.first == best_n && answer_less(text, best_text))) {
       best_n = v.first;
       best = v.second;
+      best_text = text;
     }
   if (!best) return std::nullopt;
   return *best;
@@ -179,7 +182,8 @@ class debate_run final : public detail::pattern_run {
     } else if (!votes.empty()) {
       auto best = votes.begin();
       for (auto it = votes.begin(); it != votes.end(); ++it)
-        if (it->second > best->second) best = it;
+        if (it->second > best->second || (it->second == best->second && answer_less(it->first, best->first)))
+          best = it;
       s.aggregate = best->first;
     }
     previous_ = s.answers;
@@ -247,7 +251,7 @@ bb::result<actors::agent_actor> spawn_debate(caf::actor_system& sys, std::shared
 bb::result<actors::agent_actor> spawn_debate(actors::runtime& rt, std::shared_ptr<bb::blackboard> board,
                                              debate_config cfg) {
   if (!cfg.run.tracer) cfg.run.tracer = &rt.tracer();
-  return spawn_debate(rt.system(), std::move(board), std::move(cfg));
+  return actors::adopt(rt, spawn_debate(rt.system(), std::move(board), std::move(cfg)), "debate");
 }
 
 }  // namespace agora

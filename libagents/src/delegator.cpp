@@ -342,7 +342,7 @@ bb::result<actors::agent_actor> spawn_delegator(caf::actor_system& sys, std::sha
 
 bb::result<actors::agent_actor> spawn_delegator(actors::runtime& rt, std::shared_ptr<bb::blackboard> board,
                                                 delegator_config cfg) {
-  return spawn_delegator(rt.system(), std::move(board), std::move(cfg));
+  return actors::adopt(rt, spawn_delegator(rt.system(), std::move(board), std::move(cfg)), "delegator");
 }
 
 }  // namespace agora

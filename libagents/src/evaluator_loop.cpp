@@ -344,7 +344,7 @@ bb::result<actors::agent_actor> spawn_evaluator_loop(actors::runtime& rt,
                                                      std::shared_ptr<bb::blackboard> board,
                                                      evaluator_loop_config cfg) {
   if (!cfg.run.tracer) cfg.run.tracer = &rt.tracer();
-  return spawn_evaluator_loop(rt.system(), std::move(board), std::move(cfg));
+  return actors::adopt(rt, spawn_evaluator_loop(rt.system(), std::move(board), std::move(cfg)), "evaluator_loop");
 }
 
 }  // namespace agora

@@ -284,7 +284,7 @@ bb::result<actors::agent_actor> spawn_pipeline(caf::actor_system& sys, std::shar
 
 bb::result<actors::agent_actor> spawn_pipeline(actors::runtime& rt, std::shared_ptr<bb::blackboard> board,
                                                pipeline_config cfg) {
-  return spawn_pipeline(rt.system(), std::move(board), std::move(cfg));
+  return actors::adopt(rt, spawn_pipeline(rt.system(), std::move(board), std::move(cfg)), "pipeline");
 }
 
 }  // namespace agora

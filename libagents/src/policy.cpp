@@ -6,6 +6,8 @@
 #include <cassert>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <utility>
 
 namespace agora {
@@ -131,7 +133,7 @@ struct consensus_node final : policy::node {
     auto top = votes.begin();
     std::size_t second = 0;
     for (auto it = votes.begin(); it != votes.end(); ++it) {
-      if (it->second > top->second) top = it;
+      if (it->second > top->second || (it->second == top->second && answer_less(it->first, top->first))) top = it;
     }
     for (auto it = votes.begin(); it != votes.end(); ++it)
       if (it != top) second = std::max(second, it->second);
@@ -394,6 +396,7 @@ const char* to_string(stop_kind k) noexcept {
     case stop_kind::quality: return "quality_threshold";
     case stop_kind::quiescence: return "quiescence";
     case stop_kind::stable_answer: return "stable_answer";
+    case stop_kind::custom: return "custom";
   }
   return "unknown";
 }
@@ -405,6 +408,62 @@ const char* to_string(fallback f) noexcept {
     case fallback::escalate: return "escalate";
   }
   return "unknown";
+}
+
+namespace {
+
+// The whole text is one finite number (JSON's or strtod's syntax).
+std::optional<double> as_number(const std::string& s) {
+  if (s.empty() || s.size() > 64) return std::nullopt;
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size() || !std::isfinite(v)) return std::nullopt;
+  return v;
+}
+
+struct custom_node final : policy::node {
+  std::string name;
+  std::function<decision(const run_state&)> fn;
+  std::uint32_t bound;
+  custom_node(std::string n, std::function<decision(const run_state&)> f, std::uint32_t b)
+      : name(std::move(n)), fn(std::move(f)), bound(b) {}
+  decision evaluate(const run_state& s) const override {
+    decision d;
+    try {
+      d = fn(s);
+    } catch (const std::exception& e) {
+      return stop_with(stop_kind::custom, name + " failed: " + e.what());
+    } catch (...) {
+      return stop_with(stop_kind::custom, name + " failed: an exception that is not a std::exception");
+    }
+    if (d.stop) {
+      if (d.kinds.empty()) d.kinds.push_back(stop_kind::custom);
+      if (d.reason.empty()) d.reason = name + ": stopped after round " + std::to_string(s.rounds_done());
+      return d;
+    }
+    if (bound > 0 && s.rounds_done() >= bound)
+      return stop_with(stop_kind::custom, name + ": " + std::to_string(s.rounds_done()) + " of " +
+                                              std::to_string(bound) + " rounds done");
+    return {};
+  }
+  bool bounded() const noexcept override { return bound > 0; }
+  std::string describe() const override {
+    return bound > 0 ? name + "(bound " + std::to_string(bound) + ")" : name;
+  }
+};
+
+}  // namespace
+
+bool answer_less(const std::string& a, const std::string& b) {
+  const auto x = as_number(a), y = as_number(b);
+  if (x && y && *x != *y) return *x < *y;
+  return a < b;
+}
+
+policy custom(std::string name, std::function<decision(const run_state&)> fn, std::uint32_t round_bound) {
+  if (name.empty()) name = "custom";
+  if (!fn) fn = [](const run_state&) { return decision{}; };
+  return policy(std::make_shared<custom_node>(std::move(name), std::move(fn), round_bound));
 }
 
 std::optional<std::string> pick_fallback(fallback f, const run_state& state) {

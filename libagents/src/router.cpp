@@ -174,7 +174,7 @@ bb::result<actors::agent_actor> spawn_router(caf::actor_system& sys, std::shared
 
 bb::result<actors::agent_actor> spawn_router(actors::runtime& rt, std::shared_ptr<bb::blackboard> board,
                                              router_config cfg) {
-  return spawn_router(rt.system(), std::move(board), std::move(cfg));
+  return actors::adopt(rt, spawn_router(rt.system(), std::move(board), std::move(cfg)), "router");
 }
 
 }  // namespace agora

@@ -34,7 +34,7 @@ std::optional<run_status> status_from(const std::string& s) {
 std::optional<stop_kind> kind_from(const std::string& s) {
   for (auto k : {stop_kind::max_rounds, stop_kind::deadline, stop_kind::token_budget,
                  stop_kind::cost_budget, stop_kind::consensus, stop_kind::quality,
-                 stop_kind::quiescence, stop_kind::stable_answer})
+                 stop_kind::quiescence, stop_kind::stable_answer, stop_kind::custom})
     if (s == to_string(k)) return k;
   return std::nullopt;
 }
@@ -157,6 +157,23 @@ caf::expected<run_result> run_pattern(caf::actor_system& sys, const actors::agen
       },
       caf::after(timeout + std::chrono::seconds(5)) >> [&] { out = caf::make_error(caf::sec::request_timeout); });
   return out;
+}
+
+bb::result<run_result> run_pattern(actors::runtime& rt, const actors::agent_actor& pattern,
+                                   const std::string& run_id, json input, std::chrono::milliseconds timeout) {
+  auto r = run_pattern(rt.system(), pattern, run_id, std::move(input), timeout);
+  if (r) return std::move(*r);
+  if (actors::is_blackboard_error(r.error())) return actors::from_caf_error(r.error());
+  return bb::error{bb::errc::io_error, "run '" + run_id + "': " + actors::render(r.error())};
+}
+
+bb::result<member> make_member(actors::runtime& rt, std::shared_ptr<bb::blackboard> board, std::string_view id,
+                               actors::agent_logic logic, std::string persona) {
+  auto parsed = actors::agent_id::parse(id);
+  if (!parsed) return parsed.error();
+  auto agent = actors::spawn_agent(rt, std::move(board), {*parsed, std::string(parsed->type()), {}}, std::move(logic));
+  if (!agent) return agent.error();
+  return member{*parsed, *agent, std::move(persona)};
 }
 
 namespace {

@@ -487,7 +487,7 @@ bb::result<actors::agent_actor> spawn_swarm(caf::actor_system& sys, std::shared_
 bb::result<actors::agent_actor> spawn_swarm(actors::runtime& rt, std::shared_ptr<bb::blackboard> board,
                                             swarm_config cfg) {
   if (!cfg.run.tracer) cfg.run.tracer = &rt.tracer();
-  return spawn_swarm(rt.system(), std::move(board), std::move(cfg));
+  return actors::adopt(rt, spawn_swarm(rt.system(), std::move(board), std::move(cfg)), "swarm");
 }
 
 }  // namespace agora

@@ -544,3 +544,60 @@ TEST_CASE("run_pattern returns as soon as the pattern actor dies, not at its tim
   std::lock_guard<std::mutex> lk(*held_mu);
   held->clear();  // the agent is told its logic dropped the task, and can quit
 }
+
+TEST_CASE("debate ties between numbers go to the smaller number, not the smaller text", "[agents][debate]") {
+  debate_turn t;
+  t.round = 2;
+  t.others = {{"debater/a", json(10)}, {"debater/b", json(9)}};
+  REQUIRE(t.majority_of_others());
+  CHECK(*t.majority_of_others() == json(9));  // as text "10" < "9"
+  t.others = {{"debater/a", json("pear")}, {"debater/b", json("apple")}};
+  CHECK(*t.majority_of_others() == json("apple"));
+
+  // The round's vote: two say 10, two say 9 (no majority); the aggregate is 9.
+  fixture f;
+  debate_config cfg;
+  const char* answers[] = {"10", "9", "10", "9"};
+  for (int i = 0; i < 4; ++i) {
+    json a = json::parse(answers[i]);
+    cfg.debaters.push_back(f.spawn("debater/d" + std::to_string(i), stubborn(a)));
+  }
+  cfg.run.stop = consensus(majority) | max_rounds(1);
+  cfg.run.fallback = fallback::last;
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  auto r = f.run(*d, "tie", {{"question", "?"}});
+  CHECK(r.status == run_status::fallback);
+  CHECK(r.answer == json(9));
+}
+
+TEST_CASE("make_member spawns a member from its id given once; run_pattern on a runtime returns bb errors",
+          "[agents][debate]") {
+  fixture f;
+  debate_config cfg;
+  for (const char* id : {"debater/ann", "debater/bob"}) {
+    auto m = make_member(f.rt, f.board, id, stubborn(json(42)), "calm");
+    REQUIRE(m);
+    CHECK(m->id.str() == id);
+    CHECK(m->persona == "calm");
+    cfg.debaters.push_back(*m);
+  }
+  auto bad = make_member(f.rt, f.board, "no slash here", stubborn(json(1)));
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == bb::errc::invalid_argument);
+  CHECK(bad.error().message.find("no slash here") != std::string::npos);
+
+  cfg.run.stop = consensus(unanimity) | max_rounds(2);
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  bb::result<run_result> r = run_pattern(f.rt, *d, "q1", {{"question", "?"}}, std::chrono::seconds(20));
+  REQUIRE(r);
+  CHECK(r->status == run_status::settled);
+  CHECK(r->answer == json(42));
+  // The answers are under the members' own ids: the id was given once.
+  CHECK(f.at(run_keys::answer("q1", 1, *actors::agent_id::parse("debater/ann"))) == json(42));
+  // A bad run id is the blackboard's own error, whole.
+  auto e = run_pattern(f.rt, *d, "bad run id/", {{"question", "?"}}, std::chrono::seconds(5));
+  REQUIRE_FALSE(e);
+  CHECK(e.error().code == bb::errc::invalid_argument);
+}

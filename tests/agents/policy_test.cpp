@@ -225,3 +225,79 @@ TEST_CASE("policy time_limit is the deadline that stops a run whatever else happ
   CHECK(*(deadline(5s) & deadline(2s)).time_limit() == 5s);
   CHECK_FALSE(policy{}.time_limit());
 }
+
+TEST_CASE("policy custom stops when its function says so, with its reason and answer", "[agents][policy]") {
+  // Stop when every answer of the last round is within 1 of the others.
+  auto close = custom("close_enough", [](const run_state& s) {
+    decision d;
+    const round_summary* r = s.last();
+    if (!r || r->answers.empty()) return d;
+    double lo = 1e300, hi = -1e300;
+    for (const auto& [who, a] : r->answers) {
+      lo = std::min(lo, std::stod(a));
+      hi = std::max(hi, std::stod(a));
+    }
+    if (hi - lo > 1) return d;
+    d.stop = true;
+    d.reason = "close_enough: spread " + std::to_string(static_cast<int>(hi - lo));
+    d.answer = r->answers.begin()->second;
+    return d;
+  });
+  CHECK_FALSE(close.bounded());
+  CHECK(close.describe() == "close_enough");
+  CHECK_FALSE(close.evaluate(with_rounds({round_of(1, {{"a", "10"}, {"b", "14"}})})).stop);
+  auto d = close.evaluate(with_rounds({round_of(1, {{"a", "10"}, {"b", "14"}}), round_of(2, {{"a", "11"}, {"b", "12"}})}));
+  CHECK(d.stop);
+  CHECK(d.reason == "close_enough: spread 1");
+  REQUIRE(d.kinds.size() == 1);
+  CHECK(d.kinds[0] == stop_kind::custom);
+  CHECK(d.answer == std::optional<std::string>("11"));
+
+  // Unbounded alone: a pattern refuses it; with a bound of its own or | max_rounds it is accepted.
+  CHECK_FALSE(close.check_bounded("r1"));
+  CHECK((close | max_rounds(3)).check_bounded("r1"));
+  CHECK_FALSE((close & max_rounds(3)).bounded());
+  CHECK((close | max_rounds(3)).describe() == "close_enough | max_rounds(3)");
+}
+
+TEST_CASE("policy custom with a round bound is bounded and stops there", "[agents][policy]") {
+  auto never = custom("never", [](const run_state&) { return decision{}; }, 2);
+  CHECK(never.bounded());
+  CHECK(never.check_bounded("r1"));
+  CHECK(never.describe() == "never(bound 2)");
+  CHECK_FALSE(never.evaluate(with_rounds({round_of(1, {{"a", "1"}})})).stop);
+  auto d = never.evaluate(with_rounds({round_of(1, {{"a", "1"}}), round_of(2, {{"a", "1"}})}));
+  CHECK(d.stop);
+  CHECK(d.reason == "never: 2 of 2 rounds done");
+  CHECK_FALSE(d.answer);
+  // Composes like the built-ins: both fire in the same round.
+  auto both = (never | max_rounds(2)).evaluate(with_rounds({round_of(1, {{"a", "1"}}), round_of(2, {{"a", "1"}})}));
+  CHECK(both.has(stop_kind::custom));
+  CHECK(both.has(stop_kind::max_rounds));
+}
+
+TEST_CASE("policy custom that throws stops the run naming the failure, and fills an empty reason",
+          "[agents][policy]") {
+  auto bad = custom("picky", [](const run_state&) -> decision { throw std::runtime_error("no rounds to judge"); });
+  auto d = bad.evaluate(with_rounds({round_of(1, {{"a", "1"}})}));
+  CHECK(d.stop);
+  CHECK(d.reason == "picky failed: no rounds to judge");
+  CHECK_FALSE(d.answer);
+  auto terse = custom("terse", [](const run_state&) {
+    decision x;
+    x.stop = true;
+    return x;
+  });
+  CHECK(terse.evaluate(with_rounds({round_of(1, {{"a", "1"}}), round_of(2, {{"a", "1"}})})).reason ==
+        "terse: stopped after round 2");
+}
+
+TEST_CASE("answer_less ranks numbers as numbers and everything else as text", "[agents][policy]") {
+  CHECK(answer_less("9", "10"));
+  CHECK_FALSE(answer_less("10", "9"));
+  CHECK(answer_less("-2.5", "1"));
+  CHECK(answer_less("1e2", "101"));
+  CHECK(answer_less("10", "9a"));  // "9a" is not a number: text order
+  CHECK(answer_less("apple", "banana"));
+  CHECK_FALSE(answer_less("9", "9"));
+}

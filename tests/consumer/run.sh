@@ -4,8 +4,10 @@
 #
 #   package       `cmake --install` of Agora's build into a prefix, then
 #                 find_package(Agora) with CMAKE_PREFIX_PATH
-#   subdirectory  add_subdirectory(<this checkout>)
-#   fetchcontent  FetchContent from this checkout's git repository (HEAD)
+#   subdirectory  add_subdirectory(<this checkout>), with BUILD_SHARED_LIBS=ON
+#                 (Agora's libraries shared, with their SONAME)
+#   fetchcontent  FetchContent from this checkout's git repository (HEAD),
+#                 static libraries
 #   deb           `cpack -G DEB` (agora-dev_*.deb), `apt-get install` of
 #                 it, find_package(Agora) from /usr; removed afterwards
 #                 (needs root, as scripts/setup.sh does)
@@ -26,6 +28,13 @@ ways=("$@")
 jobs=${JOBS:-2}
 work=$(mktemp -d "${TMPDIR:-/tmp}/agora-consumer.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+# Root for apt-get (the deb way), as scripts/setup.sh does.
+as_root() {
+  if [[ $(id -u) == 0 ]]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else echo "consumer (deb): installing a package needs root or sudo" >&2; return 1
+  fi
+}
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 
@@ -73,7 +82,11 @@ for way in "${ways[@]}"; do
       consume package -DAGORA_CONSUMER_MODE=package -DCMAKE_PREFIX_PATH="$work/prefix"
       ;;
     subdirectory)
-      consume subdirectory -DAGORA_CONSUMER_MODE=subdirectory -DAGORA_SOURCE_DIR="$src"
+      consume subdirectory -DAGORA_CONSUMER_MODE=subdirectory -DAGORA_SOURCE_DIR="$src" -DBUILD_SHARED_LIBS=ON
+      # Shared: the program loads Agora's versioned libraries.
+      so=$(ldd "$work/subdirectory/debate" | grep -o 'libagora_agents\.so\.[0-9.]*' | head -1)
+      [[ $so == libagora_agents.so.0.1 ]] ||
+        { echo "consumer (subdirectory): expected libagora_agents.so.0.1 in ldd, got '$so'" >&2; exit 1; }
       ;;
     fetchcontent)
       consume fetchcontent -DAGORA_CONSUMER_MODE=fetchcontent -DAGORA_GIT_REPOSITORY="$src" \
@@ -87,11 +100,11 @@ for way in "${ways[@]}"; do
         echo "consumer (deb): agora-dev is installed already; remove it first (apt-get remove agora-dev)" >&2
         exit 1
       fi
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$deb" >"$work/apt.log" 2>&1 ||
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$deb" >"$work/apt.log" 2>&1 ||
         { echo "consumer (deb): apt-get install $deb failed:" >&2; tail -20 "$work/apt.log" >&2; exit 1; }
       status=0
       consume deb -DAGORA_CONSUMER_MODE=package || status=1
-      DEBIAN_FRONTEND=noninteractive apt-get remove -y -q agora-dev >>"$work/apt.log" 2>&1
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q agora-dev >>"$work/apt.log" 2>&1
       [[ $status == 0 ]] || exit 1
       ;;
     *) echo "$0: unknown way '$way'" >&2; exit 2 ;;

@@ -441,8 +441,13 @@ struct agent_options {
 bb::result<agent_actor> spawn_agent(caf::actor_system& sys, std::shared_ptr<bb::blackboard> board,
                                     agent_spec spec, agent_logic logic, agent_options opts = {});
 
+/// Hands a freshly spawned actor to `rt` (runtime::adopt), so that the
+/// runtime stops it at shutdown; passes `spawned` through. The `runtime&`
+/// spawn functions of every layer do this.
+bb::result<agent_actor> adopt(runtime& rt, bb::result<agent_actor> spawned, std::string what);
+
 /// The same on a runtime's actor system; its tracer and metrics are used
-/// unless `opts` names others.
+/// unless `opts` names others. The runtime stops the agent at shutdown.
 bb::result<agent_actor> spawn_agent(runtime& rt, std::shared_ptr<bb::blackboard> board,
                                     agent_spec spec, agent_logic logic, agent_options opts = {});
 

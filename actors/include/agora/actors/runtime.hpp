@@ -16,10 +16,15 @@
 /// caf::anon_send_exit(board, caf::exit_reason::user_shutdown);  // every actor must quit
 /// ```
 ///
-/// Lifetime: destroying a runtime destroys its actor_system, which waits
-/// until every actor in it has quit. Send every long-lived actor (the
-/// blackboard actor included) an exit message first, or the destructor
-/// waits forever. The tracer and metrics outlive every actor.
+/// Lifetime: destroying a runtime calls shutdown(): every actor spawned
+/// through it (the spawn functions that take a `runtime&`: agents,
+/// blackboard actors, patterns) is sent an exit message (user_shutdown),
+/// and the runtime waits up to `shutdown_timeout` for every actor of the
+/// system to quit. Should some still run then (one spawned on
+/// `rt.system()` directly and never stopped, one stuck in a handler),
+/// shutdown names them on stderr and returns instead of waiting forever;
+/// the system is then left running until the process exits. The tracer and
+/// metrics outlive every actor.
 ///
 /// Thread-safety: the accessors may be called from any thread; the
 /// actor_system, tracer and metrics are thread-safe themselves. Construct and
@@ -103,6 +108,10 @@ struct runtime_options {
   /// Collects per-agent counters (actors::metrics).
   bool metrics_enabled = false;
 
+  /// How long shutdown() (and the destructor) waits for the actors to quit
+  /// after telling the ones the runtime spawned to stop.
+  std::chrono::milliseconds shutdown_timeout{10000};
+
   /// std::thread::hardware_concurrency(), at least 1.
   static std::size_t default_worker_threads() noexcept;
 };
@@ -126,8 +135,22 @@ class runtime {
   /// the file and the system's reason) when spans_path cannot be opened.
   static bb::result<std::unique_ptr<runtime>> open(runtime_options opts = {});
 
-  /// Waits for every actor to quit (see the file comment).
+  /// shutdown(options().shutdown_timeout) unless it was called.
   ~runtime();
+
+  /// Stops what the runtime spawned and waits up to `timeout` for every
+  /// actor of the system to quit; then the system is shut down. True when
+  /// all had quit. Otherwise prints "agora: runtime shutdown: N actor(s)
+  /// still running after T ms: <names>" to stderr, returns false, and
+  /// leaves the system (and what still runs in it) to the process's exit.
+  /// Call it once, from the thread that made the runtime, after every
+  /// run_pattern has returned; the runtime is unusable afterwards.
+  bool shutdown(std::chrono::milliseconds timeout);
+
+  /// Records an actor spawned through this runtime (the `runtime&` spawn
+  /// functions call it) so that shutdown() stops it and names it if it does
+  /// not quit. `what` names it ("debater/ann", "debate").
+  void adopt(const caf::actor_addr& actor, std::string what);
 
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;

@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -94,6 +95,7 @@ enum class stop_kind : std::uint8_t {
   quality,
   quiescence,
   stable_answer,
+  custom,  ///< a policy of the user's own (custom())
 };
 
 /// "max_rounds", "consensus", ...
@@ -225,6 +227,37 @@ policy quiescence(std::uint32_t k);
 /// (k >= 1; counts rounds, so k = 2 means the last two rounds agree); the
 /// decision carries it as the answer.
 policy stable_answer(std::uint32_t k);
+
+/// A stop policy of your own: `fn` is called after every round with the
+/// run's state and says whether to stop, why, and (to settle the run) the
+/// agreed answer, like the built-ins. It composes with `|` and `&` and is
+/// checked for boundedness like them: with `round_bound` 0 it is not
+/// bounded (a pattern refuses it unless it is `|`-combined with a bounded
+/// policy); with `round_bound` n it also stops after n rounds ("NAME: n of
+/// n rounds done"), so it is bounded on its own. `fn` must be a pure
+/// function of the state (runs are resumed and replayed by evaluating
+/// policies again). A decision that stops without a reason gets
+/// "NAME: stopped after round R"; its kinds are {stop_kind::custom}. An
+/// exception thrown by `fn` stops the run with "NAME failed: WHAT" (no
+/// answer: the fallback decides), never kills the pattern.
+///
+/// ```cpp
+/// // Stop when every answer of the last round lies within 5% of the mean.
+/// policy close = custom("close_enough", [](const run_state& s) {
+///   decision d;
+///   ... d.stop = spread < 0.05; d.reason = "close_enough: spread " + ...; d.answer = mean;
+///   return d;
+/// });
+/// cfg.run.stop = close | max_rounds(6);
+/// ```
+policy custom(std::string name, std::function<decision(const run_state&)> fn, std::uint32_t round_bound = 0);
+
+/// The order answers are ranked in when votes tie (the smaller wins): two
+/// answers that are both numbers ("9", "10", "-2.5") compare as numbers,
+/// anything else as text. Used by consensus, the debate's vote and
+/// debate_turn::majority_of_others, so that a tie between 9 and 10 goes
+/// to 9, not to "10" for sorting first as text.
+bool answer_less(const std::string& a, const std::string& b);
 
 // --- Fallback --------------------------------------------------------------------
 

@@ -49,7 +49,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -57,6 +59,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agora/actors/agent.hpp"
+#include "agora/actors/runtime.hpp"
 #include "agora/agents/policy.hpp"
 #include "agora/blackboard/result.hpp"
 
@@ -77,6 +80,17 @@ struct member {
   /// A role or persona the pattern passes on in every task (`"persona"`).
   std::string persona;
 };
+
+/// A member in one call: the agent `id` ("debater/ann": type "debater",
+/// key "ann") spawned on `rt` with `logic`, its id given once. Fails with
+/// bb::errc::invalid_argument naming the id when it is malformed, and with
+/// spawn_agent's errors otherwise.
+///
+/// ```cpp
+/// auto ann = make_member(rt, board, "debater/ann", logic);   // bb::result<member>
+/// ```
+bb::result<member> make_member(actors::runtime& rt, std::shared_ptr<bb::blackboard> board, std::string_view id,
+                               actors::agent_logic logic, std::string persona = {});
 
 /// How a round waits for its members.
 struct round_options {
@@ -188,6 +202,13 @@ std::string default_extractor(const json& answer);
 caf::expected<run_result> run_pattern(caf::actor_system& sys, const actors::agent_actor& pattern,
                                    const std::string& run_id, json input,
                                    std::chrono::milliseconds timeout);
+
+/// The same on a runtime, with the errors of the rest of the API
+/// (bb::result): a blackboard error comes back whole; any other (a
+/// timeout, a pattern that went down) as bb::errc::io_error whose message
+/// is what actors::render says of it.
+bb::result<run_result> run_pattern(actors::runtime& rt, const actors::agent_actor& pattern,
+                                   const std::string& run_id, json input, std::chrono::milliseconds timeout);
 
 /// A run's transcript as text, read from the blackboard: one line per
 /// member answer per round (counted, late, failed), the aggregate and votes
