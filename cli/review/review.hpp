@@ -199,6 +199,17 @@ bb::result<std::vector<finding>> parse_gcc_json(const std::string& text, const s
 /// Parses `flawfinder --csv` output.
 std::vector<finding> parse_flawfinder_csv(const std::string& text, const source_tree& tree);
 
+/// The data-flow reviewer's analysis (flow.cpp, docs/review.md
+/// "reviewer/flow"): `ast_json` is what `clang -fsyntax-only -Xclang
+/// -ast-dump=json` printed for the file at `main_path` (the path as clang
+/// was given it), whose text is `text`; findings are of `file` (the tree
+/// path). Untrusted input reaching a command or a format, integers that can
+/// overflow, wrap, divide by zero or index outside their array, and
+/// allocations used without a NULL check, each where no check dominates the
+/// use. Fails with invalid_argument when `ast_json` is not clang's JSON.
+bb::result<std::vector<finding>> analyse_clang_ast(const std::string& ast_json, const std::string& file,
+                                                   const std::string& main_path, const std::string& text);
+
 /// The built-in reviewers, as pure functions of the tree.
 std::vector<finding> review_security(const source_tree& tree);
 /// Functions over `max_complexity` (cyclomatic) or `max_nesting` (blocks
@@ -301,5 +312,10 @@ actors::agent_logic cppcheck_reviewer(tool_context ctx);
 actors::agent_logic gcc_reviewer(tool_context ctx);
 actors::agent_logic clang_tidy_reviewer(tool_context ctx);
 actors::agent_logic flawfinder_reviewer(tool_context ctx);
+/// The data-flow reviewer: clang's AST of each file (clang -ast-dump=json,
+/// the file's own flags) through analyse_clang_ast(). A file whose AST is
+/// larger than flow_max_ast bytes is not analysed, with that reason.
+actors::agent_logic flow_reviewer(tool_context ctx);
+inline constexpr std::size_t flow_max_ast = std::size_t{96} << 20;
 
 }  // namespace agora::cli::review

@@ -59,7 +59,7 @@ void say(std::ostream* out, const std::string& line) {
 
 const std::vector<std::string>& all_reviewers() {
   static const std::vector<std::string> names = {"security", "complexity", "cppcheck",
-                                                 "gcc",      "clang-tidy", "flawfinder"};
+                                                 "gcc",      "clang-tidy", "flawfinder", "flow"};
   return names;
 }
 
@@ -180,6 +180,7 @@ bb::result<review_done> run_review(const review_plan& plan) {
   tool("gcc", "gcc", gcc_reviewer);
   tool("clang-tidy", "clang-tidy", clang_tidy_reviewer);
   tool("flawfinder", "flawfinder", flawfinder_reviewer);
+  tool("flow", "clang", flow_reviewer);
   if (plan.llm) {
     llm_agent_config cfg;
     cfg.client = plan.llm;

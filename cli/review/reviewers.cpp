@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include <agora/agents/swarm.hpp>
 
@@ -495,6 +497,59 @@ actors::agent_logic flawfinder_reviewer(tool_context ctx) {
       finish(turn, sp, done, parse_flawfinder_csv(r->out, *ctx.tree), &cov);
     });
   });
+}
+
+actors::agent_logic flow_reviewer(tool_context ctx) {
+  per_file_tool t;
+  t.name = "flow";
+  t.wants = [](const source_file& f) { return !is_header(f.path); };
+  t.request = [ctx](const source_file& f) {
+    process_request rq;
+    const bool c = std::filesystem::path(f.path).extension() == ".c";
+    rq.argv = {"clang", "-fsyntax-only", "-Xclang", "-ast-dump=json", "-fno-color-diagnostics", "-w",
+               c ? "-xc" : "-xc++"};
+    for (const auto& a : compile_args(ctx, f)) rq.argv.push_back(a);
+    rq.argv.push_back(f.path);
+    rq.max_output = flow_max_ast;
+    return rq;
+  };
+  auto tree = ctx.tree;
+  t.parse = [tree](const process_result& r, const source_file& f, std::vector<not_analysed>& failed) {
+    if (r.exit_code != 0) {
+      // The compiler's first error names why.
+      std::string why = describe_failure("clang", r);
+      const auto at = r.err.find("error: ");
+      if (at != std::string::npos) {
+        const auto bol = r.err.rfind('\n', at);
+        const auto eol = r.err.find('\n', at);
+        const std::size_t b = bol == std::string::npos ? 0 : bol + 1;
+        why = "clang: " + r.err.substr(b, (eol == std::string::npos ? r.err.size() : eol) - b);
+      }
+      failed.push_back({"", f.path, why});
+      return std::vector<finding>{};
+    }
+    if (r.truncated) {
+      failed.push_back({"", f.path,
+                        "clang's AST of this file is larger than " + std::to_string(flow_max_ast >> 20) +
+                            " MB (its headers); the data-flow analysis was not run"});
+      return std::vector<finding>{};
+    }
+    std::string text;
+    for (const auto& l : f.lines) text += l + "\n";
+    // clang's offsets count the bytes of the file as it is on disk.
+    if (std::ifstream in(std::filesystem::path(tree->root) / f.path, std::ios::binary); in) {
+      std::ostringstream raw;
+      raw << in.rdbuf();
+      text = raw.str();
+    }
+    auto found = analyse_clang_ast(r.out, f.path, f.path, text);
+    if (!found) {
+      failed.push_back({"", f.path, found.error().message});
+      return std::vector<finding>{};
+    }
+    return std::move(*found);
+  };
+  return per_file_reviewer(std::move(ctx), std::move(t));
 }
 
 }  // namespace agora::cli::review

@@ -637,7 +637,7 @@ TEST_CASE("agora review reports every known defect of the sample and nothing in 
   CHECK(r->exit_code == 1);  // --fail-on high by default, and there are high findings
   auto j = json::parse(slurp(out_json), nullptr, false);
   REQUIRE_FALSE(j.is_discarded());
-  CHECK(j.at("reviewers").size() == 6);
+  CHECK(j.at("reviewers").size() == 7);
   CHECK(j.at("skipped").empty());
   CHECK(j.at("not_analysed").empty());
   const auto expected = expected_defects();
