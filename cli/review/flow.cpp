@@ -34,6 +34,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,7 +45,6 @@ namespace agora::cli::review {
 
 namespace {
 
-using ojson = nlohmann::ordered_json;
 
 // --- The tree we analyse: the main file's declarations, simplified --------
 
@@ -62,75 +62,180 @@ struct node {
   bool is_arrow = false;
   bool is_postfix = false;
   bool has_else = false;
+  bool has_init = false;  // VarDecl: its last child is the initializer
   bool empty = false;  // a null child ({} in clang's dump)
   long offset = -1;    // where it begins in the main file (expansion location)
   std::vector<node> kids;
 };
 
-long loc_offset(const ojson& loc) {
-  if (!loc.is_object()) return -1;
-  if (auto e = loc.find("expansionLoc"); e != loc.end()) return loc_offset(*e);
-  if (auto o = loc.find("offset"); o != loc.end() && o->is_number_integer()) return o->get<long>();
-  return -1;
-}
+// Builds the main file's declarations straight from clang's JSON text
+// (a SAX pass: the headers' declarations, most of the text, are never
+// materialised). clang prints a location's "file" only when it differs
+// from the one printed before, in document order, so every location is
+// followed, also inside what is skipped; "includedFrom" names no location.
+class ast_builder : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit ast_builder(std::string main) : main_(std::move(main)) {}
+  std::vector<node> decls;
+  std::string error;
 
-node convert(const ojson& j) {
-  node n;
-  if (!j.is_object() || j.empty()) {
-    n.empty = true;
-    return n;
+  bool null() override { return scalar(std::string()); }
+  bool boolean(bool v) override {
+    if (top().c == ctx::node_obj && top().n) {
+      if (key_ == "isArrow") top().n->is_arrow = v;
+      else if (key_ == "isPostfix") top().n->is_postfix = v;
+      else if (key_ == "hasElse") top().n->has_else = v;
+    }
+    return true;
   }
-  auto str = [&j](const char* k) {
-    auto it = j.find(k);
-    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  n.kind = str("kind");
-  n.id = str("id");
-  n.name = str("name");
-  n.opcode = str("opcode");
-  n.value = str("value");
-  n.cast_kind = str("castKind");
-  if (auto t = j.find("type"); t != j.end() && t->is_object()) {
-    if (auto q = t->find("qualType"); q != t->end() && q->is_string()) n.type = q->get<std::string>();
-  }
-  if (auto r = j.find("referencedDecl"); r != j.end() && r->is_object()) {
-    if (auto v = r->find("id"); v != r->end() && v->is_string()) n.ref_id = v->get<std::string>();
-    if (auto v = r->find("kind"); v != r->end() && v->is_string()) n.ref_kind = v->get<std::string>();
-    if (auto v = r->find("name"); v != r->end() && v->is_string()) n.ref_name = v->get<std::string>();
-  }
-  if (auto v = j.find("isArrow"); v != j.end() && v->is_boolean()) n.is_arrow = v->get<bool>();
-  if (auto v = j.find("isPostfix"); v != j.end() && v->is_boolean()) n.is_postfix = v->get<bool>();
-  if (auto v = j.find("hasElse"); v != j.end() && v->is_boolean()) n.has_else = v->get<bool>();
-  if (auto r = j.find("range"); r != j.end() && r->is_object()) {
-    if (auto b = r->find("begin"); b != r->end()) n.offset = loc_offset(*b);
-  }
-  if (n.offset < 0) {
-    if (auto l = j.find("loc"); l != j.end()) n.offset = loc_offset(*l);
-  }
-  if (auto in = j.find("inner"); in != j.end() && in->is_array()) {
-    n.kids.reserve(in->size());
-    for (const auto& k : *in) n.kids.push_back(convert(k));
-  }
-  return n;
-}
+  bool number_integer(number_integer_t v) override { return number(static_cast<long>(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return number(static_cast<long>(v)); }
+  bool number_float(number_float_t v, const string_t&) override { return scalar(std::to_string(v)); }
+  bool string(string_t& v) override { return scalar(v); }
+  bool binary(binary_t&) override { return true; }
 
-// Which file a top-level declaration is in: clang prints "file" only when
-// it changes, in document order, so the walk follows every location.
-void track_file(const ojson& j, std::string& current, bool in_included_from = false) {
-  if (j.is_object()) {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      if (it.key() == "file" && it->is_string() && !in_included_from) {
-        current = it->get<std::string>();
-      } else if (it.key() == "includedFrom") {
-        track_file(*it, current, true);
-      } else if (it->is_structured()) {
-        track_file(*it, current, in_included_from);
+  bool start_object(std::size_t) override {
+    frame f{ctx::skip, nullptr, nullptr};
+    if (st_.empty()) {
+      f.c = ctx::root;
+    } else {
+      frame& t = top();
+      switch (t.c) {
+        case ctx::root_inner:
+          decls.emplace_back();
+          decls.back().empty = true;
+          f = {ctx::node_obj, &decls.back(), nullptr};
+          f.top_level = true;
+          break;
+        case ctx::node_inner:
+          t.n->kids.emplace_back();
+          t.n->kids.back().empty = true;
+          f = {ctx::node_obj, &t.n->kids.back(), nullptr};
+          break;
+        case ctx::node_obj:
+          if (key_ == "loc") f = {ctx::loc, nullptr, &t.n->offset};
+          else if (key_ == "range") f = {ctx::range, t.n, nullptr};
+          else if (key_ == "type") f = {ctx::type, t.n, nullptr};
+          else if (key_ == "referencedDecl") f = {ctx::ref, t.n, nullptr};
+          else f = {ctx::skip, nullptr, nullptr};
+          break;
+        case ctx::range:
+          // The beginning of a node's range is where it is.
+          f = {ctx::loc, nullptr, key_ == "begin" ? &t.n->offset : nullptr};
+          break;
+        case ctx::loc:
+          if (key_ == "includedFrom") f = {ctx::included, nullptr, nullptr};
+          else if (key_ == "expansionLoc") f = {ctx::loc, nullptr, t.offset};
+          else f = {ctx::loc, nullptr, nullptr};  // spellingLoc
+          break;
+        case ctx::included:
+          f = {ctx::included, nullptr, nullptr};
+          break;
+        default:
+          f = {key_ == "includedFrom" ? ctx::included : ctx::skip, nullptr, nullptr};
+          break;
       }
     }
-  } else if (j.is_array()) {
-    for (const auto& k : j) track_file(k, current, in_included_from);
+    st_.push_back(f);
+    return true;
   }
-}
+  bool end_object() override {
+    frame f = st_.back();
+    st_.pop_back();
+    if (f.c == ctx::loc && f.offset && f.pending >= 0) *f.offset = f.pending;
+    if (f.c == ctx::node_obj && f.top_level && !f.keep) decls.pop_back();
+    if (f.c == ctx::skip && f.top_level && !decls.empty()) decls.pop_back();
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    frame f{ctx::skip_array, nullptr, nullptr};
+    if (!st_.empty()) {
+      frame& t = top();
+      if (t.c == ctx::root && key_ == "inner") f.c = ctx::root_inner;
+      else if (t.c == ctx::node_obj && key_ == "inner") f = {ctx::node_inner, t.n, nullptr};
+    }
+    st_.push_back(f);
+    return true;
+  }
+  bool end_array() override {
+    st_.pop_back();
+    return true;
+  }
+  bool key(string_t& k) override {
+    key_ = k;
+    frame& t = top();
+    if (t.c == ctx::node_obj) {
+      t.n->empty = false;
+      // The location comes first: a declaration of a header is skipped.
+      if (t.top_level && !t.decided && k != "id" && k != "kind" && k != "loc") decide(t);
+    }
+    return true;
+  }
+  bool parse_error(std::size_t at, const std::string&, const nlohmann::detail::exception& e) override {
+    error = "at byte " + std::to_string(at) + ": " + e.what();
+    return false;
+  }
+
+ private:
+  enum class ctx { root, root_inner, node_obj, node_inner, loc, range, type, ref, included, skip, skip_array };
+  struct frame {
+    ctx c;
+    node* n;
+    long* offset;
+    long pending = -1;
+    bool top_level = false;
+    bool decided = false;
+    bool keep = false;
+  };
+  std::string main_, current_, key_;
+  std::vector<frame> st_;
+
+  frame& top() { return st_.back(); }
+
+  void decide(frame& t) {
+    t.decided = true;
+    t.keep = current_ == main_;
+    if (!t.keep) {
+      // Skip the rest; the node is dropped when its object ends.
+      t.c = ctx::skip;
+      t.n = nullptr;
+    }
+  }
+
+  bool number(long v) {
+    frame& t = top();
+    if (t.c == ctx::loc && key_ == "offset") t.pending = v;
+    else if (t.c == ctx::node_obj && key_ == "value") t.n->value = std::to_string(v);
+    return true;
+  }
+
+  bool scalar(const std::string& v) {
+    frame& t = top();
+    if (key_ == "file" && t.c != ctx::included && (t.c == ctx::loc || t.c == ctx::skip)) current_ = v;
+    switch (t.c) {
+      case ctx::node_obj:
+        if (key_ == "kind") t.n->kind = v;
+        else if (key_ == "id") t.n->id = v;
+        else if (key_ == "name") t.n->name = v;
+        else if (key_ == "opcode") t.n->opcode = v;
+        else if (key_ == "value") t.n->value = v;
+        else if (key_ == "castKind") t.n->cast_kind = v;
+        else if (key_ == "init") t.n->has_init = true;
+        break;
+      case ctx::type:
+        if (key_ == "qualType") t.n->type = v;
+        break;
+      case ctx::ref:
+        if (key_ == "id") t.n->ref_id = v;
+        else if (key_ == "kind") t.n->ref_kind = v;
+        else if (key_ == "name") t.n->ref_name = v;
+        break;
+      default:
+        break;
+    }
+    return true;
+  }
+};
 
 // --- Facts ------------------------------------------------------------------
 
@@ -231,11 +336,16 @@ state join(const state& a, const state& b) {
 
 // --- Types ------------------------------------------------------------------
 
-std::string strip_type(std::string t) {
-  for (const char* q : {"const ", "volatile ", "signed "}) {
-    for (auto p = t.find(q); p != std::string::npos; p = t.find(q)) t.erase(p, std::string(q).size());
+// The type without qualifiers ("const", "volatile", a leading "signed").
+std::string strip_type(const std::string& t) {
+  std::istringstream in(t);
+  std::string out, word;
+  while (in >> word) {
+    if (word == "const" || word == "volatile" || word == "signed") continue;
+    if (!out.empty()) out += ' ';
+    out += word;
   }
-  return t;
+  return out;
 }
 
 bool is_pointer_or_array(const std::string& t) {
@@ -365,7 +475,7 @@ class analysis {
 
   void add_global(const node& var) {
     fact f = constant(0);  // statics start zeroed
-    if (!var.kids.empty()) {
+    if (var.has_init && !var.kids.empty()) {
       state s;
       f = eval(var.kids.back(), s);
     }
@@ -1021,9 +1131,7 @@ class analysis {
     if (d.kind == "FunctionDecl") return;
     if (d.kind != "VarDecl") return;
     var_type_[d.id] = d.type;
-    const node* init = nullptr;
-    for (const auto& c : d.kids)
-      if (!c.empty && c.kind.find("Expr") != std::string::npos) init = &c;
+    const node* init = d.has_init && !d.kids.empty() ? &d.kids.back() : nullptr;
     if (!init) {
       if (d.type.find('[') != std::string::npos || d.type.find("struct") != std::string::npos) {
         s.vars[d.id] = unknown();
@@ -1254,25 +1362,18 @@ class analysis {
 
 bb::result<std::vector<finding>> analyse_clang_ast(const std::string& ast_json, const std::string& file,
                                                    const std::string& main_path, const std::string& text) {
-  ojson ast = ojson::parse(ast_json, nullptr, false);
-  if (ast.is_discarded() || !ast.is_object() || !ast.contains("inner"))
-    return bb::error{bb::errc::invalid_argument,
-                     "flow: " + file + ": clang's AST dump is not JSON (" + std::to_string(ast_json.size()) +
-                         " bytes)"};
+  ast_builder builder(main_path);
+  const bool ok = nlohmann::json::sax_parse(ast_json, &builder);
+  if (!ok || ast_json.empty())
+    return bb::error{bb::errc::invalid_argument, "flow: " + file + ": clang's AST dump is not JSON (" +
+                                                     std::to_string(ast_json.size()) + " bytes" +
+                                                     (builder.error.empty() ? "" : ", " + builder.error) + ")"};
   std::vector<long> starts{0};
   for (std::size_t i = 0; i < text.size(); ++i)
     if (text[i] == '\n') starts.push_back(static_cast<long>(i + 1));
   // Only the main file's declarations are analysed; the headers' are the
   // library's (modelled, or unknown).
-  std::vector<node> decls;
-  std::string current;
-  for (const auto& d : ast["inner"]) {
-    if (auto l = d.find("loc"); l != d.end()) track_file(*l, current);
-    const bool here = current == main_path;
-    if (auto r = d.find("range"); r != d.end()) track_file(*r, current);
-    if (here) decls.push_back(convert(d));
-    if (auto in = d.find("inner"); in != d.end()) track_file(*in, current);
-  }
+  std::vector<node>& decls = builder.decls;
   analysis a(file, starts);
   auto add = [&a](const node& d, auto& self) -> void {
     if (d.kind == "FunctionDecl" || d.kind == "CXXMethodDecl") a.add_function(d);
