@@ -475,7 +475,7 @@ bool consensus_reports(finding& merged, const std::vector<std::pair<std::string,
   std::set<std::string> agreeing, semantic;
   for (const auto& [who, f] : members) {
     const auto info = lookup_rule(short_name(who), f.rule, f.message);
-    if (info.trust == trust::never) continue;
+    if (info.trust == trust::never || info.trust == trust::weak) continue;
     if (info.trust == trust::alone) {
       merged.kept_because = "trusted alone: " + short_name(who) + " " + f.rule + " (" + info.why + ")";
       return true;
@@ -488,7 +488,12 @@ bool consensus_reports(finding& merged, const std::vector<std::pair<std::string,
     merged.kept_because = "consensus: " + std::to_string(agreeing.size()) + " reviewers agree";
     return true;
   }
-  if (agreeing.empty())
+  bool weak_only = !members.empty() && agreeing.empty();
+  for (const auto& [who, f] : members)
+    weak_only = weak_only && lookup_rule(short_name(who), f.rule, f.message).trust != trust::never;
+  if (weak_only)
+    merged.kept_because = "only rules measured wrong more often than right (docs/review.md, Calibration)";
+  else if (agreeing.empty())
     merged.kept_because = "not a defect claim (style, or a rule without a CWE)";
   else if (semantic.empty())
     merged.kept_because = "only lexical evidence (a function's name): needs an analysis to agree";

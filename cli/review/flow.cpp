@@ -29,7 +29,9 @@
 // fields are the struct). Nothing outside the unit is known but the C
 // library functions modelled below.
 #include <algorithm>
+#include <cctype>
 #include <climits>
+#include <cstring>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -63,10 +65,129 @@ struct node {
   bool is_postfix = false;
   bool has_else = false;
   bool has_init = false;  // VarDecl: its last child is the initializer
+  std::string storage;    // VarDecl: "static", "extern", ...
   bool empty = false;  // a null child ({} in clang's dump)
   long offset = -1;    // where it begins in the main file (expansion location)
   std::vector<node> kids;
 };
+
+// The top-level declarations of clang's JSON dump, found without parsing
+// it: a scan of strings and brackets that also follows the "file" of every
+// location (clang prints it only when it changes, in document order). A
+// header's declaration is skipped at the speed of this scan; only the main
+// file's are parsed (ast_builder). Fails (false) on text that is not
+// well-formed at this level.
+struct top_level_decl {
+  std::size_t begin = 0, end = 0;  // the object's text [begin, end)
+  std::string file_before;         // the file current before it
+  std::string file;                // the file of its own location
+};
+
+bool scan_top_level(const std::string& text, std::vector<top_level_decl>& out, std::string& why) {
+  const std::size_t n = text.size();
+  std::size_t i = 0;
+  std::string current;
+  // Per open bracket: is it an object, and is it an "includedFrom" one.
+  struct open_t {
+    bool object;
+    bool included;
+  };
+  std::vector<open_t> stack;
+  std::string last_key;        // the last key read at any depth
+  bool expect_value = false;   // after a key's ':'
+  bool in_root_inner = false;  // the root's "inner" array is open
+  std::size_t root_inner_depth = 0;
+  top_level_decl cur;
+  bool decl_open = false, decl_decided = false;
+  auto read_string = [&](std::size_t& at, std::string* into) -> bool {
+    // at is on the opening quote
+    std::size_t j = at + 1;
+    while (true) {
+      const void* q = std::memchr(text.data() + j, '"', n - j);
+      if (!q) return false;
+      std::size_t k = static_cast<const char*>(q) - text.data();
+      std::size_t bs = 0;
+      while (k - bs > at + 1 && text[k - bs - 1] == '\\') ++bs;
+      if (bs % 2 == 0) {
+        if (into) into->assign(text, at + 1, k - at - 1);
+        at = k + 1;
+        return true;
+      }
+      j = k + 1;
+    }
+  };
+  while (i < n) {
+    const char c = text[i];
+    if (c == '"') {
+      std::string str;
+      const bool want = !expect_value || last_key == "file" || last_key == "kind";
+      const std::size_t start = i;
+      if (!read_string(i, want ? &str : nullptr)) {
+        why = "an unterminated string at byte " + std::to_string(start);
+        return false;
+      }
+      std::size_t j = i;
+      while (j < n && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+      if (!expect_value && j < n && text[j] == ':' && !stack.empty() && stack.back().object) {
+        last_key = std::move(str);
+        expect_value = true;
+        i = j + 1;
+        // The first key after its location: the declaration's file is known.
+        if (decl_open && !decl_decided && stack.size() == root_inner_depth + 1 && last_key != "id" &&
+            last_key != "kind" && last_key != "loc") {
+          cur.file = current;
+          decl_decided = true;
+        }
+        continue;
+      }
+      if (expect_value && last_key == "file" && !(stack.empty() || stack.back().included)) current = str;
+      expect_value = false;
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      const bool included = expect_value && last_key == "includedFrom";
+      const bool root_inner = c == '[' && expect_value && last_key == "inner" && stack.size() == 1;
+      stack.push_back({c == '{', included || (!stack.empty() && stack.back().included)});
+      if (root_inner) {
+        in_root_inner = true;
+        root_inner_depth = stack.size();
+      } else if (c == '{' && in_root_inner && stack.size() == root_inner_depth + 1) {
+        cur = top_level_decl{};
+        cur.begin = i;
+        cur.file_before = current;
+        decl_open = true;
+        decl_decided = false;
+      }
+      expect_value = false;
+      ++i;
+      continue;
+    }
+    if (c == '}' || c == ']') {
+      if (stack.empty() || stack.back().object != (c == '}')) {
+        why = "an unmatched '" + std::string(1, c) + "' at byte " + std::to_string(i);
+        return false;
+      }
+      if (c == '}' && decl_open && stack.size() == root_inner_depth + 1) {
+        if (!decl_decided) cur.file = current;
+        cur.end = i + 1;
+        out.push_back(std::move(cur));
+        decl_open = false;
+      }
+      if (c == ']' && in_root_inner && stack.size() == root_inner_depth) in_root_inner = false;
+      stack.pop_back();
+      expect_value = false;
+      ++i;
+      continue;
+    }
+    if (c == ',') expect_value = false;
+    ++i;
+  }
+  if (!stack.empty()) {
+    why = "the text ends inside an object";
+    return false;
+  }
+  return true;
+}
 
 // Builds the main file's declarations straight from clang's JSON text
 // (a SAX pass: the headers' declarations, most of the text, are never
@@ -75,7 +196,8 @@ struct node {
 // followed, also inside what is skipped; "includedFrom" names no location.
 class ast_builder : public nlohmann::json_sax<nlohmann::json> {
  public:
-  explicit ast_builder(std::string main) : main_(std::move(main)) {}
+  /// `current`: the file of the last location printed before the text.
+  ast_builder(std::string main, std::string current) : main_(std::move(main)), current_(std::move(current)) {}
   std::vector<node> decls;
   std::string error;
 
@@ -221,6 +343,7 @@ class ast_builder : public nlohmann::json_sax<nlohmann::json> {
         else if (key_ == "value") t.n->value = v;
         else if (key_ == "castKind") t.n->cast_kind = v;
         else if (key_ == "init") t.n->has_init = true;
+        else if (key_ == "storageClass") t.n->storage = v;
         break;
       case ctx::type:
         if (key_ == "qualType") t.n->type = v;
@@ -269,6 +392,8 @@ struct fact {
   // Checks of a constant on every path (for hazards that are must-facts:
   // a zero divisor, an unsigned zero decremented).
   bool upper = false, lower = false, nonzero = false;
+  // Declared without a value and not written since, on every path.
+  bool uninit = false;
 };
 
 // The value comes from input (or rand()): every hazard is open.
@@ -295,6 +420,7 @@ fact join(const fact& a, const fact& b) {
   f.upper = a.upper && b.upper;
   f.lower = a.lower && b.lower;
   f.nonzero = a.nonzero && b.nonzero;
+  f.uninit = a.uninit && b.uninit;
   return f;
 }
 
@@ -302,7 +428,7 @@ bool same(const fact& a, const fact& b) {
   return a.untrusted == b.untrusted && a.may_null == b.may_null && a.k.kind == b.k.kind &&
          (a.k.kind != konst::value || a.k.v == b.k.v) && a.may_max == b.may_max && a.may_min == b.may_min &&
          a.upper == b.upper && a.lower == b.lower && a.nonzero == b.nonzero && a.risk_up == b.risk_up &&
-         a.risk_down == b.risk_down && a.risk_zero == b.risk_zero;
+         a.risk_down == b.risk_down && a.risk_zero == b.risk_zero && a.uninit == b.uninit;
 }
 
 fact constant(double v) {
@@ -509,6 +635,8 @@ class analysis {
  private:
   struct loop_ctx {
     std::vector<state> breaks;
+    std::vector<state> continues;
+    bool is_switch = false;
   };
 
   std::string file_;
@@ -616,6 +744,14 @@ class analysis {
     return p && p->kind == "DeclRefExpr" && alias_.count(p->ref_id) > 0;
   }
 
+  // `x += ...`, `x++` on a variable that holds no value yet.
+  void uninit_update(const node& at, const node& target, const fact& f) {
+    const node* v = strip(&target);
+    if (f.uninit && v && v->kind == "DeclRefExpr")
+      report(at, "flow/uninitialized", 457, "high",
+             "'" + v->ref_name + "' is updated before any value is stored in it, on every path");
+  }
+
   bool is_global(const std::string& id) const { return globals_init_.count(id) > 0; }
 
   fact read(const std::string& id, const state& s) const {
@@ -630,6 +766,7 @@ class analysis {
   void write(const std::string& id, fact f, state& s) {
     if (id.empty()) return;
     if (auto t = type_of_var(id); !t.empty()) f = typed(std::move(f), t);
+    f.uninit = false;  // it holds a value now
     if (is_global(id)) {
       auto& g = globals_next_[id];
       g = join(g, f);
@@ -849,7 +986,8 @@ class analysis {
         }
         // A reference parameter writes back.
         if (fi.params[i]->type.find('&') != std::string::npos) {
-          if (auto o = sum.params_out.find(i); o != sum.params_out.end()) write(var_of(args[i]), o->second, s);
+          auto o = sum.params_out.find(i);
+          write(var_of(args[i]), o != sum.params_out.end() ? o->second : unknown(), s);
         }
       }
       return sum.ret ? *sum.ret : unknown();
@@ -918,6 +1056,20 @@ class analysis {
         k == "MaterializeTemporaryExpr" || k == "ExprWithCleanups" || k == "ConstantExpr" ||
         k == "CXXBindTemporaryExpr") {
       if (e.kids.empty()) return unknown();
+      if (e.kind == "ImplicitCastExpr" && e.cast_kind == "LValueToRValue") {
+        const node* v = strip(&e.kids[0]);
+        if (v && v->kind == "DeclRefExpr" && (v->ref_kind == "VarDecl" || v->ref_kind == "ParmVarDecl")) {
+          const std::string id = resolve(v->ref_id);
+          fact f = read(id, s);
+          if (f.uninit) {
+            report(e, "flow/uninitialized", 457, "high",
+                   "'" + v->ref_name + "' is read before any value is stored in it, on every path");
+            f.uninit = false;  // once
+            s.vars[id] = f;
+          }
+          return f;
+        }
+      }
       fact f = eval(e.kids[0], s);
       // A conversion to bool or a narrower type keeps the facts but the
       // value's limits become the new type's.
@@ -927,6 +1079,7 @@ class analysis {
       const std::string& op = e.opcode;
       if (op == "++" || op == "--") {
         fact f = eval(e.kids[0], s);
+        uninit_update(e, e.kids[0], f);
         arithmetic(e, e.kids[0], f, op == "++", op == "--", s);
         fact out = f;
         out.k = f.k.kind == konst::value ? konst::of(f.k.v + (op == "++" ? 1 : -1)) : konst::unknown();
@@ -945,7 +1098,16 @@ class analysis {
         return p;
       }
       if (op == "&") {
+        // Whoever gets the address may store through it.
         eval(e.kids[0], s);
+        if (auto id = var_of(&e.kids[0]); !id.empty()) {
+          fact f = read(id, s);
+          if (f.uninit) {
+            f.uninit = false;
+            f.k = konst::unknown();
+            s.vars[id] = f;
+          }
+        }
         return unknown();
       }
       fact f = eval(e.kids[0], s);
@@ -1017,6 +1179,7 @@ class analysis {
       std::string bop = op;
       const bool compound = k == "CompoundAssignOperator";
       if (compound) bop = op.substr(0, op.size() - 1);
+      if (compound) uninit_update(e, e.kids[0], l);
       if ((bop == "+" || bop == "*") && !is_pointer_or_array(e.type)) {
         arithmetic(e, e.kids[0], l, true, bop == "*", s);
         if (!compound) arithmetic(e, e.kids[1], r, true, bop == "*", s);
@@ -1133,11 +1296,14 @@ class analysis {
     var_type_[d.id] = d.type;
     const node* init = d.has_init && !d.kids.empty() ? &d.kids.back() : nullptr;
     if (!init) {
-      if (d.type.find('[') != std::string::npos || d.type.find("struct") != std::string::npos) {
-        s.vars[d.id] = unknown();
-      } else {
-        s.vars[d.id] = unknown();
-      }
+      fact f = unknown();
+      // A scalar local without a value (statics start at zero).
+      const std::string t = strip_type(d.type);
+      const bool scalar = is_integer(t) || is_floating(t) ||
+                          (t.find('*') != std::string::npos && t.find('[') == std::string::npos &&
+                           t.find('(') == std::string::npos);
+      f.uninit = scalar && d.storage.empty();
+      s.vars[d.id] = f;
       return;
     }
     // References and pointers to one variable are that variable.
@@ -1247,6 +1413,8 @@ class analysis {
           always = true;  // for (;;)
         }
         if (body) exec(*body, in);
+        for (const auto& c : ctx.continues) in = join(in, c);
+        ctx.continues.clear();
         if (k == "DoStmt" && cond && !in.dead) {
           fact c = eval(*cond, in);
           const bool again = !(c.k.kind == konst::value && c.k.v == 0);
@@ -1266,6 +1434,7 @@ class analysis {
     if (k == "SwitchStmt" && st.kids.size() >= 2) {
       eval(st.kids[st.kids.size() - 2], s);
       loop_ctx ctx;
+      ctx.is_switch = true;
       loops_.push_back(&ctx);
       state before = s;
       state cur;
@@ -1298,6 +1467,11 @@ class analysis {
       return;
     }
     if (k == "ContinueStmt") {
+      for (auto it = loops_.rbegin(); it != loops_.rend(); ++it)
+        if (!(*it)->is_switch) {
+          (*it)->continues.push_back(s);
+          break;
+        }
       s.dead = true;
       return;
     }
@@ -1362,18 +1536,27 @@ class analysis {
 
 bb::result<std::vector<finding>> analyse_clang_ast(const std::string& ast_json, const std::string& file,
                                                    const std::string& main_path, const std::string& text) {
-  ast_builder builder(main_path);
-  const bool ok = nlohmann::json::sax_parse(ast_json, &builder);
-  if (!ok || ast_json.empty())
+  auto refuse = [&](const std::string& why) {
     return bb::error{bb::errc::invalid_argument, "flow: " + file + ": clang's AST dump is not JSON (" +
                                                      std::to_string(ast_json.size()) + " bytes" +
-                                                     (builder.error.empty() ? "" : ", " + builder.error) + ")"};
+                                                     (why.empty() ? "" : ", " + why) + ")"};
+  };
+  std::vector<top_level_decl> tops;
+  std::string why;
+  const auto first = ast_json.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || ast_json[first] != '{') return refuse("");
+  if (!scan_top_level(ast_json, tops, why)) return refuse(why);
+  std::vector<node> decls;
+  for (const auto& t : tops) {
+    if (t.file != main_path) continue;
+    const std::string one = "{\"inner\":[" + ast_json.substr(t.begin, t.end - t.begin) + "]}";
+    ast_builder builder(main_path, t.file_before);
+    if (!nlohmann::json::sax_parse(one, &builder)) return refuse(builder.error);
+    for (auto& d : builder.decls) decls.push_back(std::move(d));
+  }
   std::vector<long> starts{0};
   for (std::size_t i = 0; i < text.size(); ++i)
     if (text[i] == '\n') starts.push_back(static_cast<long>(i + 1));
-  // Only the main file's declarations are analysed; the headers' are the
-  // library's (modelled, or unknown).
-  std::vector<node>& decls = builder.decls;
   analysis a(file, starts);
   auto add = [&a](const node& d, auto& self) -> void {
     if (d.kind == "FunctionDecl" || d.kind == "CXXMethodDecl") a.add_function(d);

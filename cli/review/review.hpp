@@ -67,6 +67,10 @@ enum class trust {
   corroborate,
   /// A lexical pattern: counts only as corroboration of another reviewer.
   lexical,
+  /// Measured wrong more often than right on the development set (fewer
+  /// than a third of its findings in flawed functions, typically paths
+  /// through conditions the file cannot decide): shown, never a vote.
+  weak,
   /// Not a defect claim (style, no CWE): shown with --all, never reported.
   never,
 };

@@ -280,3 +280,29 @@ TEST_CASE("flow: what is not clang's JSON is refused, naming the file", "[review
   REQUIRE(empty);
   CHECK(empty->empty());
 }
+
+TEST_CASE("flow: a variable read or updated before any value is stored, on every path", "[review][flow]") {
+  auto f = flow(std::string(prelude) +
+                "void bad(void) {\n"                                      // 6
+                "  int data;\n"                                           // 7
+                "  printf(\"%d\", data);\n"                               // 8
+                "  double sum;\n"                                         // 9
+                "  for (int i = 0; i < 3; i++) sum += i;\n"               // 10
+                "  int *p;\n"                                             // 11
+                "  printf(\"%d\", *p);\n"                                 // 12
+                "}\n"                                                     // 13
+                "void good(int flag) {\n"                                 // 14
+                "  int a; if (flag) a = 1; else a = 2;\n"                 // 15
+                "  printf(\"%d\", a);\n"                                  // 16
+                "  int b; scanf(\"%d\", &b); printf(\"%d\", b);\n"         // 17
+                "  static int c; printf(\"%d\", c);\n"                    // 18
+                "  int d; for (int i = 0; i < 3; i++) { d = i; continue; }\n"  // 19
+                "  int e; if (flag) e = 1;\n"                             // 20
+                "  printf(\"%d\", e);\n"                                  // 21
+                "  int buf[4]; buf[0] = 1; printf(\"%d\", buf[0]);\n"     // 22
+                "}\n");
+  CHECK(f.count({8, "flow/uninitialized"}) == 1);
+  CHECK(f.count({10, "flow/uninitialized"}) == 1);
+  CHECK(f.count({12, "flow/uninitialized"}) == 1);
+  CHECK(f.size() == 3);
+}

@@ -201,7 +201,7 @@ TEST_CASE("review lookup_rule maps tool rules to a CWE, a family and a trust", "
   CHECK(df.trust == trust::alone);
   CHECK_FALSE(df.why.empty());
   CHECK(lookup_rule("cppcheck", "memleak", "").family == "resource-leak");
-  CHECK(lookup_rule("cppcheck", "memleak", "").trust == trust::corroborate);
+  CHECK(lookup_rule("cppcheck", "memleak", "").trust == trust::weak);
   CHECK(lookup_rule("cppcheck", "nullPointer", "").cwe == 476);
   CHECK(lookup_rule("cppcheck", "somethingNew", "").trust == trust::never);
   CHECK(lookup_rule("clang-tidy", "cert-env33-c", "").trust == trust::lexical);
