@@ -214,6 +214,11 @@ std::vector<finding> parse_flawfinder_csv(const std::string& text, const source_
 bb::result<std::vector<finding>> analyse_clang_ast(const std::string& ast_json, const std::string& file,
                                                    const std::string& main_path, const std::string& text);
 
+/// CPU seconds this process has spent in analyse_clang_ast (all threads):
+/// the data-flow reviewer's analysis, reported apart from the review's own
+/// overhead (`timing.analysis_cpu_s`).
+double flow_analysis_cpu_seconds();
+
 /// The built-in reviewers, as pure functions of the tree.
 std::vector<finding> review_security(const source_tree& tree);
 /// Functions over `max_complexity` (cyclomatic) or `max_nesting` (blocks

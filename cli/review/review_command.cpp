@@ -47,8 +47,15 @@ json run_timing(std::chrono::steady_clock::time_point started) {
   getrusage(RUSAGE_SELF, &self);
   getrusage(RUSAGE_CHILDREN, &children);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const double self_s = seconds_of(self.ru_utime) + seconds_of(self.ru_stime);
+  const double analysis = rv::flow_analysis_cpu_seconds();
+  // self_cpu_s: all of agora's own CPU; analysis_cpu_s: the part of it that
+  // is reviewer/flow's analysis (an analyzer running in-process);
+  // overhead_cpu_s: the rest (actors, transport, parsing, merging, outputs).
   return {{"wall_s", wall},
-          {"self_cpu_s", seconds_of(self.ru_utime) + seconds_of(self.ru_stime)},
+          {"self_cpu_s", self_s},
+          {"analysis_cpu_s", analysis},
+          {"overhead_cpu_s", std::max(0.0, self_s - analysis)},
           {"children_cpu_s", seconds_of(children.ru_utime) + seconds_of(children.ru_stime)}};
 }
 
