@@ -17,7 +17,7 @@ packages=(
   libcurl4-openssl-dev
   libspdlog-dev
   catch2              # Catch2 v2
-  clang               # fuzz/run.sh builds the libFuzzer targets with clang
+  clang               # fuzz/run.sh builds the libFuzzer targets with clang; agora review: reviewer/flow (clang's AST)
   libclang-rt-14-dev  # libFuzzer and clang's sanitizer runtimes
   libsqlite3-dev      # the durable blackboard's log (blackboard::open)
   sqlite3             # the sqlite3 shell, to inspect a durable log (docs/durability.md)

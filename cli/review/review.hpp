@@ -325,6 +325,6 @@ actors::agent_logic flawfinder_reviewer(tool_context ctx);
 /// the file's own flags) through analyse_clang_ast(). A file whose AST is
 /// larger than flow_max_ast bytes is not analysed, with that reason.
 actors::agent_logic flow_reviewer(tool_context ctx);
-inline constexpr std::size_t flow_max_ast = std::size_t{96} << 20;
+inline constexpr std::size_t flow_max_ast = std::size_t{256} << 20;
 
 }  // namespace agora::cli::review
