@@ -382,6 +382,9 @@ h3.file{font-family:var(--mono);font-size:13.5px;color:var(--ink);border-bottom:
 .finding .line{font-family:var(--mono);font-weight:650}
 .finding .msg{margin:6px 0;white-space:pre-wrap;word-break:break-word}
 .finding .why{font-size:12.5px;margin:4px 0 0}
+pre.code{background:#1e2430;color:#e7ecf5;border-radius:6px;padding:6px 0;margin:6px 0;overflow-x:auto;font:12.5px/1.45 var(--mono)}
+pre.code>span{display:block;padding:0 10px;white-space:pre}pre.code>span.hl{background:#4a3b12}
+pre.code .ln{display:inline-block;min-width:3.5em;color:#8a94a6;user-select:none}
 pre.evidence{background:#1e2430;color:#e7ecf5;border-radius:6px;padding:6px 10px;margin:6px 0;overflow-x:auto;font:12.5px/1.45 var(--mono);white-space:pre-wrap;word-break:break-word}
 a.cwe{font-size:12px;font-weight:650;color:var(--accent)}
 .note-warn{background:#fff1d6;color:#8a5a00;border-radius:8px;padding:8px 12px}
@@ -819,8 +822,30 @@ void render_findings(page& p, const json& list, bool reported) {
       if (rules.empty()) rules = field_text(f, "rule");
       if (!rules.empty()) p.raw("<span class=\"muted answer\">").text(rules).raw("</span>");
       p.raw("</div><p class=\"msg\">").text(field_text(f, "message")).raw("</p>");
-      if (const std::string ev = field_text(f, "evidence"); !ev.empty())
+      // The code around the line (the review's add_context), its line
+      // marked; without it, the evidence the reviewer gave.
+      const json* ctx = nullptr;
+      if (auto c = f.find("context"); c != f.end() && c->is_object()) ctx = &*c;
+      const json& lines = ctx ? field_array(*ctx, "lines") : field_array(f, "context");
+      std::int64_t first = 0;
+      if (ctx)
+        if (auto fi = ctx->find("first"); fi != ctx->end() && fi->is_number_integer()) first = fi->get<std::int64_t>();
+      if (!lines.empty() && first > 0) {
+        p.raw("<pre class=\"code\">");
+        std::int64_t n = first;
+        for (const auto& l : lines) {
+          const bool here = n == line_of(fp);
+          p.raw(here ? "<span class=\"hl\">" : "<span>")
+              .raw("<span class=\"ln\">").text(std::to_string(n)).raw("</span>")
+              .text(text_of(l)).raw("</span>\n");
+          ++n;
+        }
+        p.raw("</pre>");
+        if (const std::string ev = field_text(f, "evidence"); !ev.empty() && ev.find('\n') != std::string::npos)
+          p.raw("<pre class=\"evidence\"><code>").text(ev).raw("</code></pre>");
+      } else if (const std::string ev = field_text(f, "evidence"); !ev.empty()) {
         p.raw("<pre class=\"evidence\"><code>").text(ev).raw("</code></pre>");
+      }
       if (const std::string why = field_text(f, "kept_because"); !why.empty())
         p.raw("<p class=\"why muted\">").text((reported ? "kept because: " : "not kept: ") + why).raw("</p>");
       if (const std::string judge = field_text(f, "judge"); !judge.empty())

@@ -29,7 +29,21 @@ json to_merged_json(const finding& f) {
   j["reported"] = f.reported;
   j["kept_because"] = f.kept_because;
   if (!f.judge.empty()) j["judge"] = f.judge;
+  if (!f.context.empty()) j["context"] = {{"first", f.context_first}, {"lines", f.context}};
   return j;
+}
+
+void add_context(std::vector<finding>& findings, const source_tree& tree, int radius) {
+  for (auto& f : findings) {
+    const source_file* file = tree.find(f.file);
+    if (!file || file->lines.empty()) continue;
+    const int last = static_cast<int>(file->lines.size());
+    const int from = std::max(1, f.line - radius);
+    const int to = std::min(last, f.line + radius);
+    f.context.clear();
+    f.context_first = from;
+    for (int i = from; i <= to; ++i) f.context.push_back(file->lines[static_cast<std::size_t>(i - 1)]);
+  }
 }
 
 bb::result<finding> finding_from_json(const json& j) {

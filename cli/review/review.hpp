@@ -56,7 +56,12 @@ struct finding {
   bool reported = false;              ///< the consensus (or the judge) kept it
   std::string judge;                  ///< the judge's reason when it decided
   std::string kept_because;           ///< why it was reported (or why not), for the reader
+  /// The source around `line` (set after merging, add_context()): lines
+  /// context_first .. context_first + context.size() - 1 of the file.
+  int context_first = 0;
+  std::vector<std::string> context;
 };
+
 
 /// How far one rule's word is trusted (docs/review.md, "Calibration").
 enum class trust {
@@ -135,6 +140,10 @@ struct source_tree {
 /// Fails with invalid_argument "no such file or directory: PATH" or when a
 /// single file is not C/C++, io_error naming a file that cannot be read.
 bb::result<source_tree> load_source_tree(const std::string& path);
+
+/// Sets each finding's context: up to `radius` lines of its file on each
+/// side of its line, from `tree` (nothing for a file the tree lacks).
+void add_context(std::vector<finding>& findings, const source_tree& tree, int radius = 3);
 
 /// How the files are compiled, for the reviewers that compile them (gcc,
 /// clang-tidy) or preprocess them (cppcheck).

@@ -324,6 +324,7 @@ bb::result<review_done> run_review(const review_plan& plan) {
                            ctx.flags->not_in_database.front() + ")");
   report.reviewers = contributed;
   report.findings = merge_findings(by, plan.consensus);
+  add_context(report.findings, *plan.tree);
 
   // The judge settles what one reviewer alone found (not high).
   if (plan.llm) {

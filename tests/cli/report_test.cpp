@@ -562,6 +562,15 @@ TEST_CASE("agora review --report: the review settles, and its page shows the fin
   CHECK(html.find("<div class=\"finding high\"") != std::string::npos);
   CHECK(html.find("https://cwe.mitre.org/data/definitions/") != std::string::npos);
   CHECK(html.find("id=\"review-unconfirmed\"") != std::string::npos);
+  // The code around each finding, its line marked: src/stats.cpp:19 (sum
+  // updated before it is set) with three lines on each side.
+  const auto at = html.find("<span class=\"hl\"><span class=\"ln\">19</span>");
+  REQUIRE(at != std::string::npos);
+  CHECK(html.find("sum", at) < html.find("</span>\n", at + 40));
+  const auto block = html.rfind("<pre class=\"code\">", at);
+  REQUIRE(block != std::string::npos);
+  CHECK(html.find("<span class=\"ln\">16</span>", block) < at);
+  CHECK(html.find("<span class=\"ln\">22</span>", at) < html.find("</pre>", at));
 
   cli::process_request rq;
   rq.argv = {"chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
