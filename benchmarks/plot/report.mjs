@@ -310,6 +310,38 @@ for (const w of writers) {
 if (durableBody.length) table(["writers", "metric", "Agora", "etcd", "Redis", "Agora / etcd", "Agora / Redis", "Agora vs the better peer"], durableBody);
 else line("(no durable_bench results in this run)\n");
 
+// --- The review swarm on Juliet ----------------------------------------------------------
+
+line("## The review swarm against each analyzer alone");
+line();
+line(
+  "`benchmarks/review_eval`: `agora review` and each of its analyzers alone (same flags, same `--jobs`) on a " +
+    "NIST Juliet tree, scored by the set's convention: a case is found when a finding of its CWE's family lies in " +
+    "a flawed function; precision is per function (docs/review.md, \"Measured on Juliet\"). One run.",
+);
+line();
+{
+  const cfgs = [...new Set(rows("review_eval").filter((r) => !/ CWE\d+$/.test(r.case)).map((r) => r.case))];
+  const get = (c, m) => find("review_eval", { case: c, metric: m });
+  const pct = (r) => (r ? `${(r.value * 100).toFixed(1)}%` : "-");
+  const body = cfgs.map((c) => [
+    c,
+    pct(get(c, "recall")),
+    pct(get(c, "recall_any")),
+    pct(get(c, "precision")),
+    get(c, "f1") ? get(c, "f1").value.toFixed(3) : "-",
+    get(c, "wall") ? `${get(c, "wall").value.toFixed(1)} s` : "-",
+    get(c, "not_analysed") ? String(get(c, "not_analysed").value) : "-",
+  ]);
+  if (body.length) table(["configuration", "recall (right kind)", "any finding", "precision", "F1", "wall", "files not analysed"], body);
+  else line("(no review_eval results in this run)\n");
+  const over = get("agora", "overhead_cpu_share_of_wall");
+  if (over) {
+    line(`The review's own overhead (agora's CPU apart from reviewer/flow's analysis) was ${(over.value * 100).toFixed(1)}% of its wall time.`);
+    line();
+  }
+}
+
 // --- Plots ----------------------------------------------------------------------------
 
 const plotDir = path.join(args.out, "docs", "bench");
