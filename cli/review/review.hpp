@@ -230,6 +230,22 @@ double flow_analysis_cpu_seconds();
 
 /// The built-in reviewers, as pure functions of the tree.
 std::vector<finding> review_security(const source_tree& tree);
+/// A function of a file, found lexically: its (unqualified or qualified)
+/// name, the line of the name and the line of its closing brace.
+struct function_span {
+  std::string name;
+  int first = 0;
+  int last = 0;
+};
+std::vector<function_span> function_spans(const source_file& f);
+/// The functions a change reaches (`agora review --diff --context
+/// function`): each function of `tree` holding a line for which
+/// `changed(file, line)` holds, then, until nothing is added, the functions
+/// that call a reached one and those it calls (by name: what the change
+/// returns and what it passes). File -> [first, last] line ranges.
+std::map<std::string, std::vector<std::pair<int, int>>> reachable_functions(
+    const source_tree& tree, const std::function<bool(const std::string&, int)>& changed);
+
 /// Functions over `max_complexity` (cyclomatic) or `max_nesting` (blocks
 /// inside the body). Preprocessor lines are not code.
 std::vector<finding> review_complexity(const source_tree& tree, int max_complexity = 10,

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <regex>
 #include <fstream>
@@ -84,11 +85,11 @@ const command_spec& review_spec() {
        {"include-dir", "DIR", "add -I DIR for every file (also -I DIR; repeatable)", true},
        {"define", "NAME[=VALUE]", "add -D NAME for every file (also -D NAME; repeatable)", true},
        {"std", "STD", "the dialect of files without their own -std: c99, gnu11, c++17, gnu++20, ... (default gnu11 and gnu++17)"},
-       {"reviewers", "LIST", "the reviewers to run, comma separated (default all: security,complexity,cppcheck,gcc,clang-tidy,flawfinder)"},
+       {"reviewers", "LIST", "the reviewers to run, comma separated (default all: security,complexity,cppcheck,gcc,clang-tidy,flawfinder,flow)"},
        {"timeout-per-file", "SECONDS", "each tool process on one file (default 120)"},
        {"budget", "SECONDS", "the whole review: files not started by then are not analysed, and listed (default 8 hours)"},
        {"diff", "REV|A..B", "review a git change: the files it touches, and report only findings on its changed lines"},
-       {"context", "N", "with --diff: also findings within N lines of a changed line (default 0)"},
+       {"context", "N|function", "with --diff: also findings within N lines of a changed line (default 0), or, with 'function', in every function the change touches and in the functions that call those (by name, in the files reviewed)"},
        {"min-agree", "N", "reviewers that must agree for a finding without a rule trusted alone to be reported (default 3)"},
        {"all", "", "also show unconfirmed findings"},
        {"jobs", "N", "tool processes at once (default: the number of cores)"},
@@ -216,7 +217,8 @@ int review_command(const std::vector<std::string>& raw_args) {
   auto jobs = number_option(*a, "jobs", cores, 1, 256);
   auto per_file = number_option(*a, "timeout-per-file", 120, 1, 86400);
   auto budget = number_option(*a, "budget", 0, 0, 7 * 86400);
-  auto context = number_option(*a, "context", 0, 0, 100000);
+  const bool reach = a->get("context") && *a->get("context") == "function";
+  auto context = reach ? bb::result<double>(0.0) : number_option(*a, "context", 0, 0, 100000);
   for (const auto* n : {&min_agree, &jobs, &per_file, &budget, &context})
     if (!*n) {
       std::cerr << n->error().message << "\n";
@@ -371,9 +373,22 @@ int review_command(const std::vector<std::string>& raw_args) {
     // Only what the change touched (or, with --context, lies near it).
     report.diff = *a->get("diff");
     std::vector<rv::finding> kept;
+    std::map<std::string, std::vector<std::pair<int, int>>> reached;
+    if (reach)
+      reached = rv::reachable_functions(*plan.tree, [&change](const std::string& file, int line) {
+        const auto* cf = change->find(file);
+        return cf && cf->touched(line);
+      });
+    auto in_reach = [&reached](const rv::finding& f) {
+      auto it = reached.find(f.file);
+      if (it == reached.end()) return false;
+      for (const auto& [first, last] : it->second)
+        if (f.line >= first && f.line <= last) return true;
+      return false;
+    };
     for (auto& f : report.findings) {
       const auto* cf = change->find(f.file);
-      if (cf && cf->touched(f.line, static_cast<int>(*context))) kept.push_back(std::move(f));
+      if ((cf && cf->touched(f.line, static_cast<int>(*context))) || (reach && in_reach(f))) kept.push_back(std::move(f));
     }
     report.findings = std::move(kept);
     if (auto s = rv::record_result(*done->board, report); !s) {

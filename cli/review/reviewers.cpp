@@ -2,9 +2,11 @@
 // and the tool reviewers (cppcheck, clang-tidy), which run their tools
 // through a process_runner so that no CAF worker waits for a process.
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <regex>
 #include <set>
@@ -119,87 +121,182 @@ std::vector<finding> review_security(const source_tree& tree) {
   return out;
 }
 
-std::vector<finding> review_complexity(const source_tree& tree, int max_complexity, int max_nesting) {
+namespace {
+
+// One function found by scan_functions: its name, the line of the name, the
+// line of its closing brace, its cyclomatic complexity and block nesting.
+struct scanned_function {
+  std::string name;
+  int first = 0, last = 0;
+  int complexity = 1, nesting = 0;
+};
+
+// The functions of one file, found lexically (comments and literals
+// blanked; preprocessor lines are not code: `#pragma comment(...)` must not
+// read as a function's header).
+std::vector<scanned_function> scan_functions(const source_file& f) {
   static const std::regex decision(R"((^|[^A-Za-z0-9_])(if|for|while|case|catch)($|[^A-Za-z0-9_])|&&|\|\||\?)");
   static const std::regex not_function(R"(^\s*(if|for|while|switch|catch|do|else|return|sizeof|namespace|class|struct|union|enum|extern)\b)");
   static const std::regex name_before_paren(R"(([A-Za-z_~][\w:~]*)\s*\($)");
-  std::vector<finding> out;
-  for (const auto& f : tree.files) {
-    auto code = code_lines(f.lines);
-    // Preprocessor lines (and their continuations) are not code: `#pragma
-    // comment(...)` must not read as a function's header.
-    bool cont = false;
-    for (std::size_t i = 0; i < code.size(); ++i) {
-      const auto first = code[i].find_first_not_of(" \t");
-      const bool directive = cont || (first != std::string::npos && code[i][first] == '#');
-      cont = directive && !code[i].empty() && code[i].back() == '\\';
-      if (directive) code[i].clear();
+  std::vector<scanned_function> out;
+  auto code = code_lines(f.lines);
+  bool cont = false;
+  for (std::size_t i = 0; i < code.size(); ++i) {
+    const auto first = code[i].find_first_not_of(" \t");
+    const bool directive = cont || (first != std::string::npos && code[i][first] == '#');
+    cont = directive && !code[i].empty() && code[i].back() == '\\';
+    if (directive) code[i].clear();
+  }
+  int depth = 0;
+  std::string header;           // code since the last ; { or } outside functions
+  std::vector<std::size_t> at;  // the line of each header character
+  int body_depth = -1;          // depth of the current function's body; -1 = none
+  scanned_function cur;
+  for (std::size_t i = 0; i < code.size(); ++i) {
+    const std::string& l = code[i];
+    if (body_depth >= 0) {
+      for (auto it = std::sregex_iterator(l.begin(), l.end(), decision); it != std::sregex_iterator(); ++it)
+        ++cur.complexity;
     }
-    int depth = 0;
-    std::string header;            // code since the last ; { or } outside functions
-    std::vector<std::size_t> at;   // the line of each header character
-    int body_depth = -1;           // depth of the current function's body; -1 = none
-    std::string name;
-    std::size_t name_line = 0;
-    int complexity = 1, nesting = 0;
-    for (std::size_t i = 0; i < code.size(); ++i) {
-      const std::string& l = code[i];
-      if (body_depth >= 0) {
-        for (auto it = std::sregex_iterator(l.begin(), l.end(), decision); it != std::sregex_iterator(); ++it)
-          ++complexity;
+    for (char c : l) {
+      if (body_depth < 0 && c != '{' && c != '}' && c != ';') {
+        header += c;
+        at.push_back(i);
       }
-      for (char c : l) {
-        if (body_depth < 0 && c != '{' && c != '}' && c != ';') {
-          header += c;
-          at.push_back(i);
-        }
-        if (c == ';' && body_depth < 0) {
+      if (c == ';' && body_depth < 0) {
+        header.clear();
+        at.clear();
+      } else if (c == '{') {
+        ++depth;
+        if (body_depth < 0) {
+          // Is the header a function's? `name(...) [qualifiers]` and not a control statement or lambda.
+          auto close = header.rfind(')');
+          auto open = header.find('(');
+          bool fn = open != std::string::npos && close != std::string::npos && close > open &&
+                    !std::regex_search(header, not_function) && header.find('[') == std::string::npos &&
+                    header.find('=') == std::string::npos;
+          if (fn) {
+            std::smatch m;
+            std::string upto = header.substr(0, open + 1);
+            if (std::regex_search(upto, m, name_before_paren)) {
+              cur = scanned_function{};
+              cur.name = m[1];
+              cur.first = static_cast<int>(at[static_cast<std::size_t>(m.position(1))]) + 1;
+              body_depth = depth;
+            }
+          }
           header.clear();
           at.clear();
-        } else if (c == '{') {
-          ++depth;
-          if (body_depth < 0) {
-            // Is the header a function's? `name(...) [qualifiers]` and not a control statement or lambda.
-            auto close = header.rfind(')');
-            auto open = header.find('(');
-            bool fn = open != std::string::npos && close != std::string::npos && close > open &&
-                      !std::regex_search(header, not_function) && header.find('[') == std::string::npos &&
-                      header.find('=') == std::string::npos;
-            if (fn) {
-              std::smatch m;
-              std::string upto = header.substr(0, open + 1);
-              if (std::regex_search(upto, m, name_before_paren)) {
-                name = m[1];
-                name_line = at[static_cast<std::size_t>(m.position(1))] + 1;
-                body_depth = depth;
-                complexity = 1;
-                nesting = 0;
-              }
-            }
-            header.clear();
-            at.clear();
-          } else {
-            nesting = std::max(nesting, depth - body_depth);
-          }
-        } else if (c == '}') {
-          if (body_depth >= 0 && depth == body_depth) {
-            if (complexity > max_complexity || nesting > max_nesting) {
-              std::string why = "function '" + name + "' has cyclomatic complexity " + std::to_string(complexity) +
-                                " (threshold " + std::to_string(max_complexity) + ") and nests blocks " +
-                                std::to_string(nesting) + " deep (threshold " + std::to_string(max_nesting) +
-                                "): split it or return early";
-              out.push_back(make(f.path, name_line, "complexity/function", "complexity", why,
-                                 f.lines[name_line - 1]));
-            }
-            body_depth = -1;
-          }
-          --depth;
-          if (body_depth < 0) {
-            header.clear();
-            at.clear();
-          }
+        } else {
+          cur.nesting = std::max(cur.nesting, depth - body_depth);
+        }
+      } else if (c == '}') {
+        if (body_depth >= 0 && depth == body_depth) {
+          cur.last = static_cast<int>(i) + 1;
+          out.push_back(cur);
+          body_depth = -1;
+        }
+        --depth;
+        if (body_depth < 0) {
+          header.clear();
+          at.clear();
         }
       }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<function_span> function_spans(const source_file& f) {
+  std::vector<function_span> out;
+  for (const auto& s : scan_functions(f)) out.push_back({s.name, s.first, s.last});
+  return out;
+}
+
+std::map<std::string, std::vector<std::pair<int, int>>> reachable_functions(
+    const source_tree& tree, const std::function<bool(const std::string&, int)>& changed) {
+  struct fn {
+    const source_file* file;
+    function_span span;
+    std::string bare;  // the name without its qualifiers
+    bool reached = false;
+  };
+  std::vector<fn> all;
+  std::map<const source_file*, std::vector<std::string>> code;
+  for (const auto& f : tree.files) {
+    for (auto& sp : function_spans(f)) {
+      const auto colon = sp.name.rfind(':');
+      std::string bare = colon == std::string::npos ? sp.name : sp.name.substr(colon + 1);
+      all.push_back({&f, std::move(sp), std::move(bare)});
+    }
+  }
+  for (auto& x : all)
+    for (int l = x.span.first; l <= x.span.last && !x.reached; ++l) x.reached = changed(x.file->path, l);
+  // Who calls whom, by name: each identifier followed by '(' in a body.
+  std::map<std::string, std::vector<std::size_t>> callers, named;
+  std::vector<std::set<std::string>> calls_of(all.size());
+  for (std::size_t i = 0; i < all.size(); ++i) named[all[i].bare].push_back(i);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    auto& x = all[i];
+    auto& lines = code[x.file];
+    if (lines.empty()) lines = code_lines(x.file->lines);
+    std::set<std::string> calls;
+    for (int l = x.span.first + 1; l <= x.span.last; ++l) {
+      const std::string& text = lines[static_cast<std::size_t>(l - 1)];
+      for (std::size_t at = 0; at < text.size();) {
+        if (!(std::isalpha(static_cast<unsigned char>(text[at])) || text[at] == '_')) {
+          ++at;
+          continue;
+        }
+        std::size_t end = at;
+        while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_')) ++end;
+        std::size_t after = end;
+        while (after < text.size() && text[after] == ' ') ++after;
+        if (after < text.size() && text[after] == '(') calls.insert(text.substr(at, end - at));
+        at = end;
+      }
+    }
+    for (const auto& c : calls) callers[c].push_back(i);
+    calls_of[i] = std::move(calls);
+  }
+  // From each reached function to its callers (what the change returns
+  // reaches them) and its callees (what it passes reaches them), each once.
+  std::vector<std::size_t> work;
+  for (std::size_t i = 0; i < all.size(); ++i)
+    if (all[i].reached) work.push_back(i);
+  auto reach = [&](std::size_t j) {
+    if (all[j].reached) return;
+    all[j].reached = true;
+    work.push_back(j);
+  };
+  while (!work.empty()) {
+    const std::size_t i = work.back();
+    work.pop_back();
+    if (auto it = callers.find(all[i].bare); it != callers.end())
+      for (std::size_t j : it->second) reach(j);
+    for (const auto& c : calls_of[i])
+      if (auto it = named.find(c); it != named.end())
+        for (std::size_t j : it->second) reach(j);
+  }
+  std::map<std::string, std::vector<std::pair<int, int>>> out;
+  for (const auto& x : all)
+    if (x.reached) out[x.file->path].emplace_back(x.span.first, x.span.last);
+  return out;
+}
+
+std::vector<finding> review_complexity(const source_tree& tree, int max_complexity, int max_nesting) {
+  std::vector<finding> out;
+  for (const auto& f : tree.files) {
+    for (const auto& fn : scan_functions(f)) {
+      if (fn.complexity <= max_complexity && fn.nesting <= max_nesting) continue;
+      std::string why = "function '" + fn.name + "' has cyclomatic complexity " + std::to_string(fn.complexity) +
+                        " (threshold " + std::to_string(max_complexity) + ") and nests blocks " +
+                        std::to_string(fn.nesting) + " deep (threshold " + std::to_string(max_nesting) +
+                        "): split it or return early";
+      out.push_back(make(f.path, fn.first, "complexity/function", "complexity", why,
+                         f.lines[static_cast<std::size_t>(fn.first - 1)]));
     }
   }
   return out;

@@ -276,6 +276,67 @@ TEST_CASE("agora review --diff reviews only the change's lines", "[cli][review][
   }
 }
 
+TEST_CASE("agora review --diff --context function keeps what the change reaches through calls", "[cli][review][e2e]") {
+  temp_dir d;
+  const fs::path repo = d.path / "repo";
+  // Findings of one family within 2 lines merge, so the functions stand apart.
+  const std::string before =
+      "#include <stdlib.h>\n"
+      "static int scale(int d) { return 100 / d; }\n"                      // 2: divides by what it is given
+      "\n\n\n"
+      "static int unrelated(void) { int n = rand(); return 7 % n; }\n"     // 6: called by the changed function
+      "\n\n\n"
+      "int entry(void) {\n"                                                // 10
+      "  int d = 5;\n"                                                     // 11: the change gives rand()
+      "  return scale(d) + unrelated();\n"
+      "}\n"
+      "int other(void) { return entry(); }\n"                              // 14: a caller
+      "\n\n\n"
+      "int lonely(void) { int n = rand(); return 9 % n; }\n";             // 18: nothing changed reaches it
+  write(repo / "calc.c", before);
+  REQUIRE(run_in(repo, {"git", "init", "-q", "-b", "main"})->exit_code == 0);
+  REQUIRE(run_in(repo, {"git", "add", "."})->exit_code == 0);
+  REQUIRE(run_in(repo, {"git", "commit", "-q", "-m", "base"})->exit_code == 0);
+  std::string after = before;
+  after.replace(after.find("int d = 5;"), 10, "int d = rand();");
+  write(repo / "calc.c", after);
+
+  auto lines_of = [](const json& list) {
+    std::set<int> out;
+    for (const auto& f : list) out.insert(f.at("line").get<int>());
+    return out;
+  };
+  // The changed line alone: the division it makes reachable is elsewhere.
+  auto plain = run_agora_in(repo, {"review", ".", "--diff", "HEAD", "--reviewers", "flow", "--json", "a.json",
+                                   "--fail-on", "never", "--quiet"});
+  REQUIRE(plain);
+  INFO(plain->out << plain->err);
+  REQUIRE(plain->exit_code == 0);
+  CHECK(lines_of(read_json(repo / "a.json").at("findings")).count(2) == 0);
+
+  auto reach = run_agora_in(repo, {"review", ".", "--diff", "HEAD", "--context", "function", "--reviewers", "flow",
+                                   "--json", "b.json", "--fail-on", "never", "--quiet"});
+  REQUIRE(reach);
+  INFO(reach->out << reach->err);
+  REQUIRE(reach->exit_code == 0);
+  const auto kept = lines_of(read_json(repo / "b.json").at("findings"));
+  CHECK(kept.count(2) == 1);  // scale: called by the changed function
+  CHECK(kept.count(6) == 1);   // unrelated: called by it too
+  CHECK(kept.count(18) == 0);  // lonely: no call path from the change
+  // The whole file's review has both.
+  auto whole = run_agora_in(repo, {"review", ".", "--reviewers", "flow", "--json", "c.json", "--fail-on", "never",
+                                   "--quiet"});
+  REQUIRE(whole);
+  const auto all = lines_of(read_json(repo / "c.json").at("findings"));
+  CHECK(all.count(2) == 1);
+  CHECK(all.count(18) == 1);
+
+  auto bad = run_agora_in(repo, {"review", ".", "--diff", "HEAD", "--context", "functions"});
+  REQUIRE(bad);
+  CHECK(bad->exit_code == 2);
+  CHECK(bad->err.find("context") != std::string::npos);
+}
+
 TEST_CASE("review parse_git_diff reads hunks, renames, quoted paths and refuses a torn diff", "[cli][review]") {
   const std::string text =
       "diff --git a/src/a.c b/src/a.c\n"
