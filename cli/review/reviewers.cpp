@@ -346,6 +346,16 @@ std::string first_line(const std::string& s) {
   return s.substr(start, std::min<std::size_t>(end == std::string::npos ? s.size() - start : end - start, 300));
 }
 
+// The whole line of a compiler's output holding its first "error: ", "" if none.
+std::string first_error_line(const std::string& text) {
+  const auto at = text.find("error: ");
+  if (at == std::string::npos) return "";
+  const auto bol = text.rfind('\n', at);
+  const auto eol = text.find('\n', at);
+  const std::size_t b = bol == std::string::npos ? 0 : bol + 1;
+  return text.substr(b, (eol == std::string::npos ? text.size() : eol) - b);
+}
+
 std::string describe_failure(const std::string& tool, const process_result& r) {
   if (r.timed_out) return tool + " timed out after " + std::to_string(r.elapsed.count() / 1000) + " s";
   if (r.cancelled) return tool + " was stopped (interrupted)";
@@ -553,16 +563,11 @@ actors::agent_logic clang_tidy_reviewer(tool_context ctx) {
     if (r.exit_code != 0 && failed.empty() && r.err.find("error") != std::string::npos) {
       // Name the first error clang-tidy printed, not its count.
       std::string why = describe_failure("clang-tidy", r);
-      for (const std::string* text : {&r.out, &r.err}) {
-        const auto at = text->find("error: ");
-        if (at == std::string::npos) continue;
-        const auto bol = text->rfind('\n', at);
-        const auto eol = text->find('\n', at);
-        why = "clang-tidy: " + text->substr(bol == std::string::npos ? 0 : bol + 1,
-                                           (eol == std::string::npos ? text->size() : eol) -
-                                               (bol == std::string::npos ? 0 : bol + 1));
-        break;
-      }
+      for (const std::string* text : {&r.out, &r.err})
+        if (auto e = first_error_line(*text); !e.empty()) {
+          why = "clang-tidy: " + e;
+          break;
+        }
       failed.push_back({"", f.path, why});
     }
     return found;
@@ -615,13 +620,7 @@ actors::agent_logic flow_reviewer(tool_context ctx) {
     if (r.exit_code != 0) {
       // The compiler's first error names why.
       std::string why = describe_failure("clang", r);
-      const auto at = r.err.find("error: ");
-      if (at != std::string::npos) {
-        const auto bol = r.err.rfind('\n', at);
-        const auto eol = r.err.find('\n', at);
-        const std::size_t b = bol == std::string::npos ? 0 : bol + 1;
-        why = "clang: " + r.err.substr(b, (eol == std::string::npos ? r.err.size() : eol) - b);
-      }
+      if (auto e = first_error_line(r.err); !e.empty()) why = "clang: " + e;
       failed.push_back({"", f.path, why});
       return std::vector<finding>{};
     }

@@ -164,10 +164,10 @@ TEST_CASE("agora review -p uses the build's flags; without them the file is name
                       {"arguments", {"gcc", "-I../include", "-DHAVE_BUILD_FLAGS", "-c", "../src/uaf.c"}}}})
             .dump());
 
-  SECTION("without the database: gcc and clang-tidy cannot compile it, and say so") {
+  SECTION("without the database: gcc, clang-tidy and flow cannot compile it, and say so") {
     // The header is found (a directory of the tree holding headers is
     // searched), but the build's -D is missing: #error.
-    auto r = run_agora_in(d.path, {"review", ".", "--reviewers", "gcc,clang-tidy", "--json", "out.json",
+    auto r = run_agora_in(d.path, {"review", ".", "--reviewers", "gcc,clang-tidy,flow", "--json", "out.json",
                             "--fail-on", "never,not-analysed"});
     REQUIRE(r);
     INFO(r->out << r->err);
@@ -181,11 +181,13 @@ TEST_CASE("agora review -p uses the build's flags; without them the file is name
     }
     CHECK(who.count("reviewer/gcc"));
     CHECK(who.count("reviewer/clang-tidy"));
+    CHECK(who.count("reviewer/flow"));
     CHECK(r->out.find("not analysed by reviewer/gcc") != std::string::npos);
+    CHECK(r->out.find("not analysed by reviewer/flow") != std::string::npos);
     CHECK(r->out.find("uaf.c") != std::string::npos);
   }
   SECTION("with -p: analysed, and the use after free is reported") {
-    auto r = run_agora_in(d.path, {"review", ".", "-p", "build", "--reviewers", "gcc,clang-tidy", "--json",
+    auto r = run_agora_in(d.path, {"review", ".", "-p", "build", "--reviewers", "gcc,clang-tidy,flow", "--json",
                             "out.json", "--fail-on", "never,not-analysed"});
     REQUIRE(r);
     INFO(r->out << r->err);
