@@ -179,6 +179,11 @@ bb::result<process_result> run_process(const process_request& rq) {
     };
     drain(idx_out, out_r, res.out);
     drain(idx_err, err_r, res.err);
+    if (res.truncated && rq.stop_when_truncated) {
+      // What follows would be thrown away: stop the producer now.
+      ::kill(-pid, SIGKILL);
+      break;
+    }
     if (idx_in >= 0 && (fds[idx_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
       ssize_t w = ::write(in_w.fd, rq.stdin_text.data() + written, rq.stdin_text.size() - written);
       if (w < 0 && errno != EINTR && errno != EAGAIN) in_w.reset();  // the child closed stdin

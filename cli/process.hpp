@@ -45,6 +45,10 @@ struct process_request {
   std::chrono::milliseconds timeout{std::chrono::seconds(60)};
   /// Bytes kept of stdout and of stderr each.
   std::size_t max_output = 16u << 20;
+  /// When the output passes max_output, kill the process group at once
+  /// (the result says `truncated`, and the signal) instead of reading and
+  /// dropping the rest.
+  bool stop_when_truncated = false;
   /// Environment entries "NAME=value" on top of the caller's; one whose
   /// NAME the caller has replaces it.
   std::vector<std::string> env;

@@ -422,7 +422,7 @@ actors::agent_logic per_file_reviewer(tool_context ctx, per_file_tool tool) {
           failed.push_back({"", path, "stopped: " + ctx.deadline_reason});
         } else if (r->not_started) {
           failed.push_back({"", path, "not started: " + ctx.deadline_reason});
-        } else if (r->timed_out || r->signal != 0 || r->cancelled) {
+        } else if (r->timed_out || (r->signal != 0 && !r->truncated) || r->cancelled) {
           failed.push_back({"", path, describe_failure(tool.name, *r)});
         } else {
           found = tool.parse(*r, *f, failed);
@@ -613,21 +613,22 @@ actors::agent_logic flow_reviewer(tool_context ctx) {
     for (const auto& a : compile_args(ctx, f)) rq.argv.push_back(a);
     rq.argv.push_back(f.path);
     rq.max_output = flow_max_ast;
+    rq.stop_when_truncated = true;
     return rq;
   };
   auto tree = ctx.tree;
   t.parse = [tree](const process_result& r, const source_file& f, std::vector<not_analysed>& failed) {
+    if (r.truncated) {
+      failed.push_back({"", f.path,
+                        "clang's AST of this file is larger than " + std::to_string(flow_max_ast >> 20) +
+                            " MB (its headers); the data-flow analysis was not run"});
+      return std::vector<finding>{};
+    }
     if (r.exit_code != 0) {
       // The compiler's first error names why.
       std::string why = describe_failure("clang", r);
       if (auto e = first_error_line(r.err); !e.empty()) why = "clang: " + e;
       failed.push_back({"", f.path, why});
-      return std::vector<finding>{};
-    }
-    if (r.truncated) {
-      failed.push_back({"", f.path,
-                        "clang's AST of this file is larger than " + std::to_string(flow_max_ast >> 20) +
-                            " MB (its headers); the data-flow analysis was not run"});
       return std::vector<finding>{};
     }
     std::string text;

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <csignal>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -55,6 +56,20 @@ TEST_CASE("process keeps at most max_output bytes and says so", "[cli][process]"
   CHECK(r->out.size() == 1000);
   CHECK(r->truncated);
   CHECK(r->exit_code == 0);
+}
+
+TEST_CASE("process stops a producer whose output passes max_output when asked", "[cli][process]") {
+  process_request rq;
+  rq.argv = {"yes"};  // never ends on its own
+  rq.max_output = 4096;
+  rq.stop_when_truncated = true;
+  rq.timeout = std::chrono::seconds(60);
+  auto r = run_process(rq);
+  REQUIRE(r);
+  CHECK(r->truncated);
+  CHECK(r->out.size() == 4096);
+  CHECK_FALSE(r->timed_out);  // stopped at the limit, not at the timeout
+  CHECK(r->signal == SIGKILL);
 }
 
 TEST_CASE("process_runner calls back once per request and cancels queued work at destruction",
