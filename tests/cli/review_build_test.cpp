@@ -14,6 +14,7 @@
 #include <agora/agora.hpp>
 
 #include "process.hpp"
+#include "support/temp_dir.hpp"
 #include "review/diff.hpp"
 #include "review/review.hpp"
 
@@ -24,18 +25,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "agora-review-build-XXXXXX").string();
-    path = fs::canonical(::mkdtemp(tmpl.data()));
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+// A temporary directory named for these tests.
+struct temp_dir : agora::test::temp_dir {
+  temp_dir() : agora::test::temp_dir("agora-review-build") {}
 };
 
 void write(const fs::path& p, const std::string& text) {

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "process.hpp"
+#include "support/temp_dir.hpp"
 #include "review/review.hpp"
 
 using namespace agora;
@@ -23,18 +24,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "agora-flow-XXXXXX").string();
-    path = fs::canonical(::mkdtemp(tmpl.data()));
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
+// A temporary directory named for these tests.
+struct temp_dir : agora::test::temp_dir {
+  temp_dir() : agora::test::temp_dir("agora-flow") {}
 };
 
 // The findings of `code` as (line, rule), from clang's AST of it.
