@@ -231,7 +231,6 @@ status durable_log::prepare(stmt_ptr& st, const char* sql) {
 
 result<std::unique_ptr<durable_log>> durable_log::open(const durability& d, store& s) {
   if (d.path.empty()) return error{errc::invalid_argument, "durability::path is empty"};
-  if (auto e = failpoints::apply_environment(); !e) return std::move(e).take_error();
   std::unique_ptr<durable_log> log(new durable_log(s, d));
   if (auto st = log->open_file(); !st) return std::move(st).take_error();
   if (auto st = log->recover(); !st) return std::move(st).take_error();

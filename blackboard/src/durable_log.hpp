@@ -64,8 +64,7 @@ using stmt_ptr = std::unique_ptr<sqlite3_stmt, stmt_finalizer>;
 class durable_log {
  public:
   /// Opens or creates the log and rebuilds `s` from it. Errors:
-  /// errc::io_error, errc::corrupt (naming the file), errc::invalid_argument
-  /// (a malformed AGORA_FAILPOINTS).
+  /// errc::io_error, errc::corrupt (naming the file).
   static result<std::unique_ptr<durable_log>> open(const durability& d, store& s);
   ~durable_log();
 

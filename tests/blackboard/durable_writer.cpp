@@ -44,6 +44,7 @@
 #include <vector>
 
 #include <agora/blackboard/blackboard.hpp>
+#include <agora/blackboard/failpoints.hpp>
 
 #include "crash_hash.hpp"
 
@@ -189,6 +190,9 @@ int main(int argc, char** argv) {
     std::_Exit(3);
   }).detach();
 
+  // The test option: this test program, and only a program that asks,
+  // takes failpoints from the environment.
+  if (auto fp = failpoints::apply_environment(); !fp) fail(to_string(fp.error()));
   durability d;
   d.path = a.path;
   d.sync = a.sync;

@@ -125,31 +125,51 @@ TEST_CASE("failpoints set rejects malformed entries naming them", "[blackboard][
   CHECK(failpoints::set("").ok());
 }
 
-TEST_CASE("failpoints from a malformed AGORA_FAILPOINTS fail open naming the variable",
+TEST_CASE("a malformed AGORA_FAILPOINTS fails apply_environment naming the variable",
           "[blackboard][durable][failpoint]") {
   failpoint_guard guard;
-  temp_dir dir;
   REQUIRE(setenv("AGORA_FAILPOINTS", "after_write=sometimes", 1) == 0);
-  durability d;
-  d.path = dir.file("board.db");
-  auto b = blackboard::open(d);
+  auto s = failpoints::apply_environment();
   unsetenv("AGORA_FAILPOINTS");
-  REQUIRE(code_of(b) == errc::invalid_argument);
-  CHECK(b.error().message.find("AGORA_FAILPOINTS") != std::string::npos);
-  CHECK(b.error().message.find("after_write=sometimes") != std::string::npos);
+  REQUIRE(code_of(s) == errc::invalid_argument);
+  CHECK(s.error().message.find("AGORA_FAILPOINTS") != std::string::npos);
+  CHECK(s.error().message.find("after_write=sometimes") != std::string::npos);
 }
 
-TEST_CASE("failpoints from AGORA_FAILPOINTS fire on the N-th hit", "[blackboard][durable][failpoint]") {
+TEST_CASE("failpoints from AGORA_FAILPOINTS fire on the N-th hit once the program opts in",
+          "[blackboard][durable][failpoint]") {
   failpoint_guard guard;
   temp_dir dir;
   const std::string path = dir.file("board.db");
   REQUIRE(setenv("AGORA_FAILPOINTS", "after_write=error@2", 1) == 0);
-  auto b = open_board(path);
+  auto applied = failpoints::apply_environment();
   unsetenv("AGORA_FAILPOINTS");
+  REQUIRE(applied.ok());
+  auto b = open_board(path);
   CHECK(commit_put(*b, "k/1", 1) == 1);
   auto r = promote_failing(*b);
   CHECK(code_of(r) == errc::io_error);
   CHECK(r.error().message.find("after_write") != std::string::npos);
+}
+
+TEST_CASE("blackboard::open never reads AGORA_FAILPOINTS: a shipped program cannot be made to fail",
+          "[blackboard][durable][failpoint]") {
+  failpoint_guard guard;
+  temp_dir dir;
+  const std::string path = dir.file("board.db");
+  // Both a malformed and a firing setting are ignored by the library.
+  REQUIRE(setenv("AGORA_FAILPOINTS", "after_write=sometimes", 1) == 0);
+  auto bad = blackboard::open([&] {
+    durability d;
+    d.path = dir.file("other.db");
+    return d;
+  }());
+  CHECK(bad.ok());
+  REQUIRE(setenv("AGORA_FAILPOINTS", "after_write=error", 1) == 0);
+  auto b = open_board(path);
+  unsetenv("AGORA_FAILPOINTS");
+  CHECK(commit_put(*b, "k/1", 1) == 1);
+  CHECK(commit_put(*b, "k/2", 2) == 2);
 }
 
 TEST_CASE("failpoint before_write error fails the promotion and leaves nothing",

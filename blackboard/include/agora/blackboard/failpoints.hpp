@@ -13,10 +13,12 @@
 /// failpoints::clear();
 /// ```
 ///
-/// From the environment (read by every blackboard::open; the crash tests'
-/// writer processes use this):
+/// From the environment, only in a program that asks for it by calling
+/// apply_environment() (the crash tests' writer process does; nothing in the
+/// library, the `agora` command or the examples does, so no environment
+/// variable can make an installed program fail or kill itself):
 ///
-///     AGORA_FAILPOINTS="after_write=crash"  agora-writer ...
+///     AGORA_FAILPOINTS="after_write=crash"  durable_writer ...
 ///     AGORA_FAILPOINTS="before_sync=error@3,disk_full=65536" ...
 ///
 /// Syntax: entries separated by ','; an entry is `<point>=<action>` or
@@ -70,8 +72,9 @@ status set(std::string_view spec);
 void clear();
 
 /// Reads the environment variable AGORA_FAILPOINTS and applies it with set()
-/// unless it is unset, empty, or the same text as last applied. Called by
-/// blackboard::open. Errors name the variable and the bad entry.
+/// unless it is unset, empty, or the same text as last applied. The library
+/// never calls it: a test program opts in by calling it (before opening its
+/// blackboards). Errors name the variable and the bad entry.
 status apply_environment();
 
 /// Counts of the work all durable blackboards in this process did, for
