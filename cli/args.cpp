@@ -9,6 +9,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "agora/log.hpp"
+
 namespace agora::cli {
 
 std::optional<std::string> parsed_args::get(const std::string& name) const {
@@ -107,8 +109,67 @@ std::string usage(const command_spec& spec) {
     }
     s << "  --help" << std::string(width > 6 ? width - 6 + 2 : 2, ' ') << "this text\n";
   }
+  s << "\nlogging (every command; also AGORA_LOG=LEVELS):\n"
+       "  --log-level LEVELS       info (default), debug, warn, off, or per logger:\n"
+       "                           warn,agora.actors=debug (loggers agora.bb, agora.actors,\n"
+       "                           agora.llm, agora.agents, agora.cli)\n"
+       "  --log-file FILE          append the log lines to FILE instead of stderr\n"
+       "  --log-format text|json   timestamped text lines (default) or JSON lines\n";
   if (!spec.epilog.empty()) s << "\n" << spec.epilog << (spec.epilog.back() == '\n' ? "" : "\n");
   return s.str();
+}
+
+bb::status take_logging_options(const std::string& command, std::vector<std::string>& argv) {
+  std::map<std::string, std::string> given;
+  std::vector<std::string> rest;
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a == "--") {
+      rest.insert(rest.end(), argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end());
+      break;
+    }
+    bool taken = false;
+    for (const char* name : {"log-level", "log-file", "log-format"}) {
+      const std::string flag = std::string("--") + name;
+      if (a == flag) {
+        if (i + 1 >= argv.size())
+          return bb::error{bb::errc::invalid_argument,
+                           "agora " + command + ": " + flag + " needs a value"};
+        given[name] = argv[++i];
+        taken = true;
+      } else if (a.rfind(flag + "=", 0) == 0) {
+        given[name] = a.substr(flag.size() + 1);
+        taken = true;
+      }
+    }
+    if (!taken) rest.push_back(a);
+  }
+  log::settings s;
+  if (const char* env = std::getenv("AGORA_LOG"); env && *env) {
+    if (auto ok = log::check_levels(env); !ok)
+      return bb::error{bb::errc::invalid_argument, "AGORA_LOG: " + ok.error().message};
+    s.levels = env;
+  }
+  if (auto it = given.find("log-level"); it != given.end()) {
+    if (auto ok = log::check_levels(it->second); !ok)
+      return bb::error{bb::errc::invalid_argument,
+                       "agora " + command + ": --log-level: " + ok.error().message};
+    s.levels += (s.levels.empty() ? "" : ",") + it->second;
+  }
+  if (auto it = given.find("log-format"); it != given.end()) {
+    if (it->second == "json") {
+      s.fmt = log::format::json;
+    } else if (it->second != "text") {
+      return bb::error{bb::errc::invalid_argument, "agora " + command + ": --log-format '" +
+                                                       it->second + "' is not text or json"};
+    }
+  }
+  if (auto it = given.find("log-file"); it != given.end()) s.file = it->second;
+  if (auto ok = log::configure(s); !ok) {
+    return bb::error{ok.error().code, "agora " + command + ": " + ok.error().message};
+  }
+  argv = std::move(rest);
+  return {};
 }
 
 std::optional<int> parse_or_exit(const command_spec& spec, const std::vector<std::string>& argv,

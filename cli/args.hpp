@@ -97,6 +97,16 @@ std::string usage(const command_spec& spec);
 std::optional<int> parse_or_exit(const command_spec& spec, const std::vector<std::string>& argv,
                                  parsed_args& out);
 
+/// Takes the logging options every command accepts out of `argv` (before a
+/// `--`): `--log-level LEVELS` (spdlog's SPDLOG_LEVEL syntax, e.g. `debug`
+/// or `warn,agora.actors=debug`; applied on top of the environment variable
+/// AGORA_LOG), `--log-file FILE` (append there instead of stderr) and
+/// `--log-format text|json`, in either `--name value` or `--name=value`
+/// form, and configures agora::log with them. Fails with
+/// bb::errc::invalid_argument naming the option (or AGORA_LOG) and the bad
+/// value, or bb::errc::io_error naming the file; nothing is configured then.
+bb::status take_logging_options(const std::string& command, std::vector<std::string>& argv);
+
 /// Parses a number option: fails naming the option and the text when it is
 /// not a number in [min, max].
 bb::result<double> number_option(const parsed_args& a, const std::string& name, double fallback,

@@ -1,5 +1,6 @@
 // The `agora` command: dispatches to a subcommand (commands.hpp).
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -7,6 +8,9 @@
 #include <unistd.h>
 #include <vector>
 
+#include <spdlog/logger.h>
+
+#include "agora/log.hpp"
 #include "args.hpp"
 #include "commands.hpp"
 
@@ -53,6 +57,19 @@ commands:
 3 the work failed (tool, file, node, model), 130 interrupted. See docs/cli.md.
 )";
 
+/// Runs the subcommand `cmd` (an unknown one: the usage, exit_usage).
+int dispatch(const std::string& cmd, std::vector<std::string>& args) {
+  using namespace agora::cli;
+  if (cmd == "run") return run_command(args);
+  if (cmd == "review") return review_command(args);
+  if (cmd == "serve") return serve_command(args);
+  if (cmd == "worker") return worker_command(args);
+  if (cmd == "inspect") return inspect_command(args);
+  if (cmd == "report") return report_command(args);
+  std::cerr << "agora: unknown command '" << cmd << "'\n\n" << top_usage;
+  return exit_usage;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,13 +89,17 @@ int main(int argc, char** argv) {
     std::cout << "agora 0.1.0\n";
     return exit_ok;
   }
+  if (auto logging = take_logging_options(cmd, args); !logging) {
+    std::cerr << logging.error().message << "\n";
+    return logging.error().code == agora::bb::errc::io_error ? exit_error : exit_usage;
+  }
   install_interrupt_handlers();
-  if (cmd == "run") return run_command(args);
-  if (cmd == "review") return review_command(args);
-  if (cmd == "serve") return serve_command(args);
-  if (cmd == "worker") return worker_command(args);
-  if (cmd == "inspect") return inspect_command(args);
-  if (cmd == "report") return report_command(args);
-  std::cerr << "agora: unknown command '" << cmd << "'\n\n" << top_usage;
-  return exit_usage;
+  const auto lg = agora::log::get(agora::log::cli);
+  const auto started = std::chrono::steady_clock::now();
+  lg->debug("command start cmd={} args={}", agora::log::value(cmd), args.size());
+  const int rc = dispatch(cmd, args);
+  lg->debug("command done cmd={} exit={} wall_ms={}", agora::log::value(cmd), rc,
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+                .count());
+  return rc;
 }

@@ -115,7 +115,7 @@ class node_system {
 
 /// A run's node: publishes the run's blackboard and an agent registry, and
 /// makes pattern members of the agents workers register. Joins and lost
-/// workers are logged to stderr ("agora.node info join accepted ...").
+/// workers are logged by the agora.actors logger (stderr unless --log-file).
 class run_node {
  public:
   /// Spawns a blackboard actor on `board` (traced with ns.tracer()) and

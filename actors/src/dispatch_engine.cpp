@@ -66,16 +66,6 @@ void end_outcome_span(span& s, const outcome& o) {
   s.end();
 }
 
-std::string log_value(const std::string& s) {
-  if (!s.empty() && s.find_first_of(" \"=") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 void dispatch_engine::configure(engine_options opts, caf::actor_addr self, send_fn send,
                                 dead_letter_fn dead_letter, start_fn start) {
   opts_ = std::move(opts);
@@ -93,8 +83,8 @@ span dispatch_engine::start_span(const std::string& name, const trace_context& p
   return opts_.trace->start(opts_.owner + "." + name, parent, std::move(agent));
 }
 
-void dispatch_engine::log(log_level l, const std::string& line) const {
-  if (opts_.log) opts_.log(l, line);
+void dispatch_engine::log(lv::level_enum l, const std::string& line) const {
+  opts_.log(l, line);
 }
 
 // --- agents -----------------------------------------------------------------------
@@ -141,12 +131,12 @@ void dispatch_engine::agent_down(const caf::actor_addr& addr, const caf::error& 
   s.handle = nullptr;
   s.addr = caf::actor_addr();
   s.state = agent_state::restarting;
-  s.breaker.record_failure();
+  record_failure(s);
   if (s.job != 0) {
     auto it = jobs_.find(s.job);
     if (it != jobs_.end() && it->second.dispatch == s.dispatch) {
       engine_job& j = it->second;
-      log(log_level::warn, "agent lost with a task type=" + q(opts_.type) + " agent=" + q(s.id) +
+      log(lv::warn, "agent lost with a task type=" + q(opts_.type) + " agent=" + q(s.id) +
                                " peer=" + q(s.peer.empty() ? "local" : s.peer) +
                                " txn=" + q(j.t.txn_id()) + " reason=" + q(render(reason)));
       j.attempts += 1;
@@ -235,9 +225,9 @@ void dispatch_engine::on_reply(std::uint64_t seq, std::uint64_t dispatch, outcom
   } else {
     if (auto* s = find_slot(j.slot)) {
       if (agent_failure(o))
-        s->breaker.record_failure();
+        record_failure(*s);
       else
-        s->breaker.record_success();
+        record_success(*s);
     }
     end_dispatch(j, agent_state::idle, &o);
   }
@@ -268,7 +258,7 @@ void dispatch_engine::on_request_error(std::uint64_t seq, std::uint64_t dispatch
     // No answer well past the deadline: the agent is hung (a logic that
     // blocks its thread). A pool agent is killed; its down message
     // restarts it per policy.
-    if (s) s->breaker.record_failure();
+    if (s) record_failure(*s);
     last = make_failure(outcome_status::deadline_exceeded,
                         caf::make_error(errc::timeout, "agent " + j.slot +
                                                            " did not answer by the task's deadline"));
@@ -287,7 +277,7 @@ void dispatch_engine::on_request_error(std::uint64_t seq, std::uint64_t dispatch
   } else {
     // The agent refused the message (e.g. an actor that speaks another
     // protocol): its fault, but it is still there.
-    if (s) s->breaker.record_failure();
+    if (s) record_failure(*s);
     last = make_failure(outcome_status::error,
                         caf::make_error(errc::agent_failed, "agent " + j.slot +
                                                                 " did not take the task: " +
@@ -454,7 +444,7 @@ void dispatch_engine::dispatch_to(std::uint64_t seq, engine_slot& s) {
   s.dispatch = id;
   const auto timeout = std::max(j.t.deadline - wall_now(), caf::timespan::zero()) +
                        std::chrono::duration_cast<caf::timespan>(opts_.reply_grace);
-  log(log_level::debug, "dispatch type=" + q(opts_.type) + " txn=" + q(j.t.txn_id()) +
+  log(lv::debug, "dispatch type=" + q(opts_.type) + " txn=" + q(j.t.txn_id()) +
                             " agent=" + q(s.id) + " dispatch=" + std::to_string(j.dispatches));
   const bool again = j.dispatches > 1;
   j.dispatch_span = start_span(again ? "redispatch" : "dispatch", j.t.trace, s.id);
@@ -483,6 +473,22 @@ void dispatch_engine::end_dispatch(engine_job& j, agent_state next, const outcom
   if (s->state == agent_state::busy) s->state = next;
 }
 
+void dispatch_engine::record_failure(engine_slot& s) {
+  const breaker_state before = s.breaker.state();
+  s.breaker.record_failure();
+  if (s.breaker.state() == breaker_state::open && before != breaker_state::open)
+    log(lv::warn, "breaker opened type=" + q(opts_.type) + " agent=" + q(s.id) +
+                      " failures=" + std::to_string(s.breaker.consecutive_failures()) +
+                      " cooldown_ms=" + std::to_string(opts_.breaker.cooldown.count()));
+}
+
+void dispatch_engine::record_success(engine_slot& s) {
+  const breaker_state before = s.breaker.state();
+  s.breaker.record_success();
+  if (before != breaker_state::closed && s.breaker.state() == breaker_state::closed)
+    log(lv::info, "breaker closed type=" + q(opts_.type) + " agent=" + q(s.id));
+}
+
 void dispatch_engine::retry_or_give_up(std::uint64_t seq, outcome last) {
   auto it = jobs_.find(seq);
   if (it == jobs_.end()) return;
@@ -491,6 +497,10 @@ void dispatch_engine::retry_or_give_up(std::uint64_t seq, outcome last) {
   j.dispatch = 0;
   j.last_error = render(last.error);
   if (retryable(last) && j.dispatches < opts_.max_attempts && wall_now() < j.t.deadline) {
+    log(lv::info, "task retried type=" + q(opts_.type) + " txn=" + q(j.t.txn_id()) +
+                      " agent=" + q(j.last_agent) + " dispatches=" + std::to_string(j.dispatches) +
+                      " max_attempts=" + std::to_string(opts_.max_attempts) +
+                      " reason=" + q(j.last_error));
     waiting_.push_front(seq);  // it has waited its turn already
     return;
   }
@@ -509,7 +519,7 @@ void dispatch_engine::give_up(engine_job j, outcome o) {
   o.changes = 0;
   ++dead_letters_;
   const std::string key = dlq_key(j.t, opts_.dlq_prefix);
-  log(log_level::warn, "task dead-lettered type=" + q(opts_.type) + " txn=" + q(o.txn_id) +
+  log(lv::warn, "task dead-lettered type=" + q(opts_.type) + " txn=" + q(o.txn_id) +
                            " key=" + q(key) + " dispatches=" + std::to_string(o.dispatches) +
                            " error=" + q(render(o.error)));
   // Spans end when the write is known; the callback may run in a later
@@ -530,7 +540,7 @@ void dispatch_engine::give_up(engine_job j, outcome o) {
       if (dl->active()) dl->set("agora.dlq_revision", static_cast<std::int64_t>(revision));
     } else {
       ++dlq_failures_;
-      log(log_level::error, "dead letter not written key=" + q(key) + " error=" + q(error));
+      log(lv::err, "dead letter not written key=" + q(key) + " error=" + q(error));
       o.result = {{"dlq", key}, {"dlq_error", error}};
       if (dl->active()) dl->fail(error);
     }

@@ -49,6 +49,7 @@
 #include "agora/actors/node.hpp"
 #include "agora/actors/supervision.hpp"
 #include "agora/actors/tracing.hpp"
+#include "log_line.hpp"
 
 namespace agora::actors::detail {
 
@@ -88,8 +89,8 @@ struct engine_options {
   std::string dlq_author;
   /// Spans when set and enabled. Not owned.
   tracer* trace = nullptr;
-  /// Log lines when set.
-  log_sink log;
+  /// Log lines (agora.actors unless the owner's options name a logger).
+  log_fn log{log::get(log::actors)};
 };
 
 /// One agent as the engine sees it.
@@ -183,12 +184,15 @@ class dispatch_engine {
   void dispatch_to(std::uint64_t seq, engine_slot& s);
   void end_dispatch(engine_job& j, agent_state next, const outcome* o);
   void retry_or_give_up(std::uint64_t seq, outcome last);
+  /// The slot's breaker records the outcome; a change of state is logged.
+  void record_failure(engine_slot& s);
+  void record_success(engine_slot& s);
   void give_up(engine_job j, outcome o);
   void drop_waiting(std::uint64_t seq);
   outcome waiting_expired(const engine_job& j) const;
   bool any_live() const;
   span start_span(const std::string& name, const trace_context& parent, std::string agent) const;
-  void log(log_level l, const std::string& line) const;
+  void log(lv::level_enum l, const std::string& line) const;
 
   engine_options opts_;
   caf::actor_addr self_;
@@ -211,9 +215,8 @@ class dispatch_engine {
 /// and agora.replayed when ok, else an error status with the rendered error.
 void end_outcome_span(span& s, const outcome& o);
 
-/// `s` as a value in a key=value log line: as it is, or quoted (with `"`
-/// and `\` escaped) when it is empty or holds a space, `"` or `=`.
-std::string log_value(const std::string& s);
+/// `s` as a value in a key=value log line (agora::log::value).
+inline std::string log_value(const std::string& s) { return log::value(s); }
 
 /// The send_fn of an actor whose state holds its engine as `engine`: a
 /// request whose reply and error go back to that engine.

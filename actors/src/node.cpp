@@ -35,6 +35,7 @@
 #include "agora/actors/errors.hpp"
 #include "agora/blackboard/key.hpp"
 #include "dispatch_engine.hpp"
+#include "log_line.hpp"
 
 namespace agora::actors {
 
@@ -177,6 +178,8 @@ int SSL_connect(SSL* ssl) {
 
 namespace agora::actors {
 
+namespace lv = detail::lv;
+
 namespace {
 
 /// An OpenSSL function from the libssl/libcrypto the process has loaded
@@ -258,30 +261,6 @@ caf::error check_tls(caf::actor_system& sys) {
   return caf::none;
 }
 
-// --- logging --------------------------------------------------------------------------
-
-const char* to_string(log_level l) noexcept {
-  switch (l) {
-    case log_level::debug:
-      return "debug";
-    case log_level::info:
-      return "info";
-    case log_level::warn:
-      return "warn";
-    case log_level::error:
-      return "error";
-  }
-  return "unknown";
-}
-
-log_sink stderr_log_sink(log_level min) {
-  return [min](log_level l, const std::string& line) {
-    if (l < min) return;
-    // One fprintf per line: lines from several threads do not interleave.
-    std::fprintf(stderr, "agora.node %s %s\n", to_string(l), line.c_str());
-  };
-}
-
 namespace {
 
 std::string q(const std::string& s) { return detail::log_value(s); }
@@ -337,7 +316,7 @@ struct registry_state {
   blackboard_actor board;
   failure_detection fd;
   std::chrono::milliseconds request_timeout{5000};
-  log_sink log;
+  detail::log_fn log;
   tracer* trace = nullptr;  // null unless enabled
   std::map<std::string, agent_entry> agents;   // by id
   std::map<caf::actor_addr, std::string> ids;  // agent address -> id
@@ -373,7 +352,7 @@ void handle_join(registry_pointer self, caf::typed_response_promise<join_reply> 
                  join_request req, const caf::node_id& nid, const std::string& peer) {
   auto& st = self->state;
   auto refuse = [&](const std::string& reason, const std::string& message) {
-    st.log(log_level::warn, "join refused node=" + q(st.node_name) + " worker=" + q(req.worker) +
+    st.log(lv::warn, "join refused node=" + q(st.node_name) + " worker=" + q(req.worker) +
                                 " peer=" + peer + " reason=" + reason);
     rp.deliver(caf::make_error(errc::join_refused, message));
   };
@@ -423,11 +402,11 @@ void handle_join(registry_pointer self, caf::typed_response_promise<join_reply> 
     st.ids[a.handle.address()] = id;
     auto& stored = st.agents[id] = std::move(a);
     ++registered;
-    st.log(log_level::debug, "agent registered id=" + q(id) + " worker=" + q(req.worker) +
+    st.log(lv::debug, "agent registered id=" + q(id) + " worker=" + q(req.worker) +
                                  " peer=" + peer + " trace=" + trace_id);
     tell_followers(st, stored, agent_up_atom::value, stored);
   }
-  st.log(log_level::info, "join accepted node=" + q(st.node_name) + " worker=" + q(req.worker) +
+  st.log(lv::info, "join accepted node=" + q(st.node_name) + " worker=" + q(req.worker) +
                               " peer=" + peer + " registered=" + std::to_string(registered) +
                               " trace=" + trace_id);
   join_span.set("agora.registered", std::int64_t{registered});
@@ -460,11 +439,11 @@ void registry_down(registry_pointer self, const caf::down_msg& dm) {
     std::size_t lost = 1;
     for (const auto& [id, e] : st.agents)
       if (e.handle.node() == nid) ++lost;
-    st.log(log_level::warn, "worker lost node=" + q(st.node_name) + " worker=" + q(gone.worker) +
+    st.log(lv::warn, "worker lost node=" + q(st.node_name) + " worker=" + q(gone.worker) +
                                 " peer=" + gone.peer + " agents=" + std::to_string(lost) +
                                 " reason=connection_lost");
   }
-  st.log(log_level::info, "agent gone id=" + q(gone.spec.id.str()) + " worker=" + q(gone.worker) +
+  st.log(lv::info, "agent gone id=" + q(gone.spec.id.str()) + " worker=" + q(gone.worker) +
                               " reason=" + q(render(dm.reason)));
   tell_followers(st, gone, agent_gone_atom::value, gone, dm.reason);
 }
@@ -512,9 +491,10 @@ agent_registry_actor::behavior_type registry_behavior(registry_pointer self,
 
 caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, blackboard_actor board,
                                                  node_options opts) {
-  if (!opts.log) opts.log = stderr_log_sink();
+  opts.logger = detail::logger_or_default(opts.logger);
+  const detail::log_fn log{opts.logger};
   auto refuse = [&](const std::string& why) {
-    opts.log(log_level::error, "node start refused node=" + q(opts.name) + " reason=" + q(why));
+    log(lv::err, "node start refused node=" + q(opts.name) + " reason=" + q(why));
     return invalid(why);
   };
   if (opts.join_token.empty()) return refuse("join_token is empty: every node needs one");
@@ -533,12 +513,12 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, blackbo
       return refuse("plain TCP on '" + (opts.host.empty() ? std::string("*") : opts.host) +
                     "' would expose the node beyond this machine: enable TLS (enable_tls) or set "
                     "allow_plaintext_remote");
-    opts.log(log_level::warn, "node listens without TLS beyond loopback node=" + q(opts.name) +
+    log(lv::warn, "node listens without TLS beyond loopback node=" + q(opts.name) +
                                   " host=" + q(opts.host) + " (allow_plaintext_remote is set)");
   }
   const failure_detection fd = failure_detection_of(sys);
   if (fd.heartbeat_interval.count() == 0 || fd.connection_timeout.count() == 0)
-    opts.log(log_level::warn,
+    log(lv::warn,
              "dead peers will not be noticed node=" + q(opts.name) +
                  " heartbeat_ms=" + std::to_string(fd.heartbeat_interval.count()) +
                  " connection_timeout_ms=" + std::to_string(fd.connection_timeout.count()) +
@@ -555,7 +535,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, blackbo
   init->board = board;
   init->fd = fd;
   init->request_timeout = opts.request_timeout;
-  init->log = opts.log;
+  init->log = log;
   init->trace = opts.tracer && opts.tracer->enabled() ? opts.tracer : nullptr;
   agent_registry_actor registry = sys.spawn(registry_behavior, std::move(init));
 
@@ -564,7 +544,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, blackbo
                   : sys.middleman().publish(registry, opts.port, host, opts.reuse_address);
   if (!port) {
     caf::anon_send_exit(registry, caf::exit_reason::user_shutdown);
-    opts.log(log_level::error, "node start failed node=" + q(opts.name) + " host=" + q(opts.host) +
+    log(lv::err, "node start failed node=" + q(opts.name) + " host=" + q(opts.host) +
                                    " port=" + std::to_string(opts.port) +
                                    " reason=" + q(render(port.error())));
     return port.error();
@@ -576,7 +556,7 @@ caf::expected<std::unique_ptr<node>> node::start(caf::actor_system& sys, blackbo
   n->port_ = *port;
   n->tls_ = tls;
   n->opts_ = std::move(opts);
-  n->opts_.log(log_level::info,
+  detail::log_fn{n->opts_.logger}(lv::info,
                "node listening node=" + q(n->opts_.name) + " host=" + q(n->opts_.host) +
                    " port=" + std::to_string(n->port_) + " tls=" + (tls ? "on" : "off") +
                    " heartbeat_ms=" + std::to_string(fd.heartbeat_interval.count()) +
@@ -593,7 +573,7 @@ void node::stop() {
   caf::anon_send(sys_->middleman().actor_handle(), caf::close_atom::value, port_);
   caf::anon_send_exit(registry_, caf::exit_reason::user_shutdown);
   registry_ = nullptr;
-  opts_.log(log_level::info,
+  detail::log_fn{opts_.logger}(lv::info,
             "node stopped node=" + q(opts_.name) + " port=" + std::to_string(port_));
 }
 
@@ -1250,7 +1230,7 @@ void dfollow(dispatcher_pointer self) {
           },
           [self](const caf::error& err) {
             auto& state = self->state;
-            state.opts.log(log_level::error,
+            detail::log_fn{state.opts.logger}(lv::err,
                            "dispatcher cannot follow the registry type=" + q(state.type) +
                                " error=" + q(render(err)) + " (retrying)");
             detail::send_later_weak(
@@ -1280,7 +1260,7 @@ dispatcher_impl::behavior_type dispatcher_behavior(dispatcher_pointer self,
   eo.dlq_prefix = st.opts.dlq_prefix;
   eo.dlq_author = st.opts.dlq_author;
   eo.trace = st.opts.tracer;
-  eo.log = st.opts.log;
+  eo.log = detail::log_fn{st.opts.logger};
   st.engine.configure(
       std::move(eo), self->address(), detail::send_through(self),
       [self](bb::promotion p, const trace_context& ctx, detail::dispatch_engine::dlq_done_fn done) {
@@ -1322,7 +1302,7 @@ bb::result<supervisor_actor> spawn_dispatcher(caf::actor_system& sys, agent_regi
   if (type.empty()) return bad("the agent type is empty");
   if (opts.max_attempts == 0) return bad("max_attempts is 0");
   if (!opts.clock) opts.clock = steady_clock_fn();
-  if (!opts.log) opts.log = stderr_log_sink();
+  opts.logger = detail::logger_or_default(opts.logger);
   if (opts.dlq_author.empty()) {
     std::string who = type;  // an agent id as the type: its '/' would nest the author's id
     std::replace(who.begin(), who.end(), '/', '.');

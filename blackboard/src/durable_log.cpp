@@ -6,7 +6,10 @@
 #include <chrono>
 #include <cstring>
 
+#include <spdlog/logger.h>
+
 #include "agora/blackboard/failpoints.hpp"
+#include "agora/log.hpp"
 #include "failpoints_internal.hpp"
 #include "json_util.hpp"
 #include "sqlite_vfs.hpp"
@@ -234,6 +237,11 @@ result<std::unique_ptr<durable_log>> durable_log::open(const durability& d, stor
   std::unique_ptr<durable_log> log(new durable_log(s, d));
   if (auto st = log->open_file(); !st) return std::move(st).take_error();
   if (auto st = log->recover(); !st) return std::move(st).take_error();
+  const std::uint64_t head = s.revision();
+  const std::uint64_t compacted = s.compact_revision();
+  // Debug: every reader (inspect, report) opens a board too.
+  log->log_->debug("durable board recovered path={} revision={} compact_revision={} sync={}",
+                   log::value(d.path), head, compacted, d.sync == sync_mode::full ? "full" : "normal");
   return log;
 }
 
@@ -561,7 +569,11 @@ std::optional<error> durable_log::failure() const {
 void durable_log::fail(error e) {
   {
     std::lock_guard lock(ack_mu_);
-    if (!failure_) failure_ = std::move(e);
+    if (!failure_) {
+      log_->error("durable board failed; it refuses writes until reopened path={} error={}",
+                  log::value(path_), log::value(e.message));
+      failure_ = std::move(e);
+    }
     failed_.store(true, std::memory_order_release);
   }
   ack_cv_.notify_all();
@@ -776,8 +788,11 @@ status durable_log::write_compaction(std::uint64_t rev) {
     return rollback(io_error(what, "I/O error injected by failpoint during_compaction"));
   if (sqlite3_exec(db_.get(), "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
     return rollback(sqlite_error(what));
+  const std::uint64_t dropped = rev - from;
   compact_rev_ = rev;
   store_.compact_published(rev);
+  log_->debug("compaction written path={} compact_revision={} records_folded={}",
+              log::value(path_), rev, dropped);
   return {};
 }
 

@@ -26,6 +26,7 @@
 
 #include "agora/blackboard/options.hpp"
 #include "agora/blackboard/result.hpp"
+#include "agora/log.hpp"
 #include "store.hpp"
 
 struct sqlite3;
@@ -109,6 +110,8 @@ class durable_log {
   store& store_;
   std::string path_;
   sync_mode sync_;
+  /// agora.bb: recovery, compaction, failure.
+  log::logger_ptr log_ = log::get(log::bb);
   std::size_t max_group_;
 
   db_ptr db_;

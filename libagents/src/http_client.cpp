@@ -1,6 +1,7 @@
 #include "agora/agents/http_client.hpp"
 
 #include <curl/curl.h>
+#include <spdlog/logger.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,6 +16,8 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include "agora/log.hpp"
 
 namespace agora {
 
@@ -323,6 +326,8 @@ class io_loop {
 
   const endpoint ep_;
   const std::string url_;
+  /// agora.llm: retries, failures, circuit changes (never a key or a prompt).
+  const log::logger_ptr log_ = log::get(log::llm);
   std::optional<std::string> config_error_;
   CURLM* multi_ = nullptr;
   std::thread thread_;
@@ -471,10 +476,14 @@ void io_loop::breaker_record(http_call& c, const llm_result& r, clock::time_poin
   if (unwell) {
     ++consecutive_failures_;
     last_failure_ = r.error().message;
-    if (was_probe || (consecutive_failures_ >= ep_.breaker.failures && !open_until_))
+    if (was_probe || (consecutive_failures_ >= ep_.breaker.failures && !open_until_)) {
       open_until_ = now + ep_.breaker.cool_down;
+      log_->warn("model circuit opened url={} failures={} cooldown_ms={} code={}", log::value(masked_url(url_)),
+                 consecutive_failures_, ep_.breaker.cool_down.count(), to_string(r.error().code));
+    }
   } else {
     // The server answered: it is reachable again.
+    if (open_until_) log_->info("model circuit closed url={}", log::value(masked_url(url_)));
     consecutive_failures_ = 0;
     open_until_.reset();
   }
@@ -682,6 +691,14 @@ void io_loop::attempt_done(const call_ptr& c, llm_result r) {
     return;
   }
   if (auto wait = ep_.retry.next_delay(c->attempts, r.error(), rng_)) {
+    if (log_->should_log(spdlog::level::info)) {
+      std::string why = r.error().message;
+      scrub(why, c->key);
+      log_->info("model call retried url={} attempt={} delay_ms={} code={} http_status={} error={}",
+                 log::value(masked_url(url_)), c->attempts,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(*wait).count(),
+                 to_string(r.error().code), r.error().http_status, log::value(why.substr(0, 300)));
+    }
     c->st = http_call::state::retry_wait;
     c->previous_failure = r.error().message;
     c->timer = timers_.emplace(now + *wait, c);
@@ -720,6 +737,10 @@ void io_loop::finish(const call_ptr& c, llm_result r) {
     if (c->attempts > 1 && e.code != llm_errc::cancelled)
       e.message += " (after " + std::to_string(c->attempts) + " attempts)";
     scrub(e.message, c->key);
+    if (e.code != llm_errc::cancelled)
+      log_->warn("model call failed url={} code={} http_status={} attempts={} error={}",
+                 log::value(masked_url(url_)), to_string(e.code), e.http_status, c->attempts,
+                 log::value(e.message.substr(0, 300)));
     r = llm_result(std::move(e));
   }
   auto done = std::move(c->done);

@@ -7,6 +7,9 @@
 #include <limits>
 #include <utility>
 
+#include <spdlog/logger.h>
+
+#include "agora/log.hpp"
 #include "agora/agents/run.hpp"
 #include "agora/blackboard/contract.hpp"
 
@@ -349,6 +352,9 @@ std::variant<budget::ticket, llm_error> reserve_task(budget& b, llm_request& req
 }
 
 bb::error call_error(const task_call& c, const llm_error& e) {
+  static const log::logger_ptr lg = log::get(log::agents);
+  lg->info("llm agent call failed agent={} call={} model={} code={} http_status={}", log::value(c.agent),
+           c.calls, log::value(c.req.model), to_string(e.code), e.http_status);
   return bb::error{e.code == llm_errc::budget_exhausted ? bb::errc::limit_exceeded : bb::errc::invalid_argument,
                    std::string("llm ") + to_string(e.code) + ": agent " + c.agent + " call " +
                        std::to_string(c.calls) + " to model " + c.req.model + ": " + e.message};

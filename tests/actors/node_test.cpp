@@ -33,6 +33,8 @@
 #include <caf/typed_event_based_actor.hpp>
 
 #include <catch2/catch.hpp>
+#include <spdlog/logger.h>
+#include <spdlog/sinks/base_sink.h>
 
 #include "agora/actors/blackboard_actor.hpp"
 #include "agora/actors/errors.hpp"
@@ -78,17 +80,38 @@ const fs::path& certs() {
 
 std::string cert(const char* name) { return (certs() / name).string(); }
 
-/// The node's log, kept for assertions.
+/// The node's log, kept for assertions: a logger of the test's own with a
+/// capturing spdlog sink (how a program hands Agora its own sink).
 class log_capture {
- public:
-  log_sink sink() {
-    return [this](log_level l, const std::string& line) {
+  class sink final : public spdlog::sinks::base_sink<std::mutex> {
+   public:
+    explicit sink(log_capture& owner) : owner_(owner) {}
+
+   protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - start_)
+                          std::chrono::steady_clock::now() - owner_.start_)
                           .count();
-      std::lock_guard<std::mutex> g(mu_);
-      lines_.push_back(std::to_string(ms) + "ms " + to_string(l) + " " + line);
-    };
+      const auto level = spdlog::level::to_string_view(msg.level);
+      std::lock_guard<std::mutex> g(owner_.mu_);
+      owner_.lines_.push_back(std::to_string(ms) + "ms " + std::string(level.data(), level.size()) +
+                              " " + std::string(msg.payload.data(), msg.payload.size()));
+    }
+    void flush_() override {}
+
+   private:
+    log_capture& owner_;
+  };
+
+ public:
+  /// A logger writing here (debug and up).
+  log::logger_ptr logger() {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!logger_) {
+      logger_ = std::make_shared<spdlog::logger>("agora.actors", std::make_shared<sink>(*this));
+      logger_->set_level(spdlog::level::debug);
+    }
+    return logger_;
   }
   /// The first line containing every one of `parts`, or "".
   std::string find(std::initializer_list<std::string> parts) const {
@@ -120,6 +143,7 @@ class log_capture {
  private:
   mutable std::mutex mu_;
   std::vector<std::string> lines_;
+  log::logger_ptr logger_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 };
 
@@ -271,7 +295,7 @@ struct test_node {
     node_options no;
     no.name = "test-node";
     no.join_token = token;
-    no.log = log.sink();
+    no.logger = log.logger();
     auto started = node::start(*sys, bba, no);
     if (!started) FAIL("node did not start: " << render(started.error()));
     n = std::move(*started);
@@ -491,7 +515,7 @@ TEST_CASE("node refuses plain TCP beyond loopback unless told otherwise", "[acto
   node_options no;
   no.join_token = "t";
   no.host = "0.0.0.0";
-  no.log = log.sink();
+  no.logger = log.logger();
   auto n = node::start(*sys, bba, no);
   REQUIRE(!n);
   CHECK(n.error() == caf::sec::invalid_argument);
@@ -538,7 +562,7 @@ TEST_CASE("node refuses TLS settings that would not load instead of crashing lat
       node_options no;
       no.join_token = "t";
       log_capture log;
-      no.log = log.sink();
+      no.logger = log.logger();
       auto n = node::start(sys, bba, no);
       REQUIRE(!n);
       CHECK(render(n.error()).find("cannot load private key") != std::string::npos);
@@ -636,7 +660,7 @@ TEST_CASE("dispatcher re-dispatches the task of a lost agent to another agent of
       sys, tn.n->registry(), tn.token,
       {{spec_of("echo/a-silent"), silent, {}, {}}, {spec_of("echo/b-real"), *real, {}, {}}}));
   dispatcher_options dopts;
-  dopts.log = tn.log.sink();
+  dopts.logger = tn.log.logger();
   auto d = spawn_dispatcher(sys, tn.n->registry(), tn.bba, "echo", dopts);
   REQUIRE(d);
   await_dispatcher_agents(self, *d, 2);
@@ -680,7 +704,7 @@ TEST_CASE("dispatcher traces a re-dispatched task in the task's trace, and agent
   for (const auto& e : tn.lookup("echo")) CHECK(e.trace == registration);
   CHECK(!tn.log.find({"join accepted", "trace=" + registration.trace_id_hex()}).empty());
   dispatcher_options dopts;
-  dopts.log = tn.log.sink();
+  dopts.logger = tn.log.logger();
   dopts.tracer = spans.tr.get();
   auto d = spawn_dispatcher(sys, tn.n->registry(), tn.bba, "echo", dopts);
   REQUIRE(d);
@@ -728,7 +752,7 @@ TEST_CASE("dispatcher dead-letters a task that no agent takes before its deadlin
   test_node tn(false);
   auto& sys = *tn.sys;
   dispatcher_options dopts;
-  dopts.log = tn.log.sink();
+  dopts.logger = tn.log.logger();
   auto d = spawn_dispatcher(sys, tn.n->registry(), tn.bba, "nobody", dopts);
   REQUIRE(d);
   caf::scoped_actor self{sys};
@@ -1075,7 +1099,7 @@ TEST_CASE("tasks survive a worker killed mid-run: every task is promoted exactly
   REQUIRE(tn.wait_agents("echo", 4));
 
   dispatcher_options dopts;
-  dopts.log = tn.log.sink();
+  dopts.logger = tn.log.logger();
   dopts.reply_grace = 2s;
   auto d = spawn_dispatcher(sys, tn.n->registry(), tn.bba, "echo", dopts);
   REQUIRE(d);
@@ -1094,7 +1118,7 @@ TEST_CASE("tasks survive a worker killed mid-run: every task is promoted exactly
     if (*rec && (*rec)->author.rfind("echo/w1-", 0) == 0) ++by_w1;
   }
   REQUIRE(by_w1 >= 6);
-  tn.log.sink()(log_level::info, "TEST killing w1");
+  tn.log.logger()->info("TEST killing w1");
   workers[0]->signal(SIGKILL);
   CHECK(workers[0]->wait_exit(5s) == 128 + SIGKILL);
 
@@ -1142,7 +1166,7 @@ TEST_CASE("async logic on a worker process runs off the CAF threads and commits 
   REQUIRE(w.read_line(15s) == "READY 4");
   REQUIRE(tn.wait_agents("echo", 4));
   dispatcher_options dopts;
-  dopts.log = tn.log.sink();
+  dopts.logger = tn.log.logger();
   auto d = spawn_dispatcher(sys, tn.n->registry(), tn.bba, "echo", dopts);
   REQUIRE(d);
   caf::scoped_actor self{sys};
@@ -1189,7 +1213,7 @@ struct durable_node {
     node_options no;
     no.name = "durable-node";
     no.join_token = token;
-    no.log = log.sink();
+    no.logger = log.logger();
     auto started = node::start(*sys, bba, no);
     if (!started) FAIL("node did not start: " << render(started.error()));
     n = std::move(*started);
@@ -1228,7 +1252,7 @@ struct durable_node {
     REQUIRE(w.read_line(15s) == "READY 2");
     REQUIRE(wait_agents("echo", 2));
     dispatcher_options dopts;
-    dopts.log = log.sink();
+    dopts.logger = log.logger();
     auto d = spawn_dispatcher(*sys, n->registry(), bba, "echo", dopts);
     REQUIRE(d);
     caf::scoped_actor self{*sys};

@@ -310,6 +310,69 @@ TEST_CASE("agora worker with a wrong token exits 3 naming the refusal, without p
   CHECK(serve.err().find(good_token) == std::string::npos);
 }
 
+TEST_CASE("agora serve --log-format json --log-file writes timestamped JSON lines with the peer",
+          "[cli][node][log]") {
+  temp_dir dir;
+  const fs::path log_file = dir.path / "serve.jsonl";
+  agora_process serve({"serve", "--log-format", "json", "--log-file", log_file.string(),
+                       "--log-level", "info,agora.cli=debug"},
+                      good_env, dir.path / "serve.err");
+  auto line = serve.line_starting("listening on ", 30s);
+  REQUIRE(line);
+  const int port = port_of(*line);
+  auto r = agora_run({"worker", "--join", "127.0.0.1:" + std::to_string(port), "--scenario",
+                      scenario_file.string()},
+                     {{"AGORA_JOIN_TOKEN", bad_token}});
+  CHECK(r.exit_code == 3);
+  REQUIRE(::kill(serve.pid(), SIGINT) == 0);
+  REQUIRE(serve.wait_exit(30s));
+  std::ifstream in(log_file);
+  std::vector<nlohmann::json> lines;
+  for (std::string l; std::getline(in, l);) {
+    INFO(l);
+    auto j = nlohmann::json::parse(l, nullptr, false);
+    REQUIRE(!j.is_discarded());  // every line is one JSON object
+    REQUIRE(j.contains("ts"));
+    lines.push_back(j);
+  }
+  auto find = [&](const std::string& event) -> const nlohmann::json* {
+    for (const auto& j : lines)
+      if (j.value("event", "") == event) return &j;
+    return nullptr;
+  };
+  const auto* listening = find("node listening");
+  REQUIRE(listening);
+  CHECK(listening->at("logger") == "agora.actors");
+  CHECK(listening->at("port") == std::to_string(port));
+  const auto* refused = find("join refused");
+  REQUIRE(refused);
+  CHECK(refused->at("level") == "warn");
+  CHECK(refused->at("reason") == "bad_token");
+  CHECK(refused->at("peer").get<std::string>().rfind("127.0.0.1:", 0) == 0);
+  CHECK(find("command start"));  // agora.cli at debug, as asked
+  // Nothing on stderr but what is not a log line; no token anywhere.
+  CHECK(serve.err().find("join refused") == std::string::npos);
+  std::ifstream whole(log_file);
+  const std::string text((std::istreambuf_iterator<char>(whole)), std::istreambuf_iterator<char>());
+  CHECK(text.find(bad_token) == std::string::npos);
+  CHECK(text.find(good_token) == std::string::npos);
+
+  // Bad logging options name themselves and run nothing.
+  auto bad_level = agora_run({"serve", "--log-level", "loud"}, good_env);
+  CHECK(bad_level.exit_code == 2);
+  CHECK(bad_level.err.find("--log-level") != std::string::npos);
+  CHECK(bad_level.err.find("'loud'") != std::string::npos);
+  CHECK(bad_level.out.find("listening") == std::string::npos);
+  auto bad_format = agora_run({"serve", "--log-format=xml"}, good_env);
+  CHECK(bad_format.exit_code == 2);
+  CHECK(bad_format.err.find("--log-format 'xml'") != std::string::npos);
+  auto env = good_env;
+  env["AGORA_LOG"] = "chatty";
+  auto bad_env = agora_run({"serve"}, env);
+  CHECK(bad_env.exit_code == 2);
+  CHECK(bad_env.err.find("AGORA_LOG") != std::string::npos);
+}
+
 TEST_CASE("agora serve --scenario --once runs a scenario whose agents a worker provides",
           "[cli][node]") {
   temp_dir dir;

@@ -93,6 +93,7 @@
 #include "agora/actors/blackboard_actor.hpp"
 #include "agora/actors/supervision.hpp"
 #include "agora/blackboard/result.hpp"
+#include "agora/log.hpp"
 
 namespace agora::actors {
 
@@ -149,18 +150,8 @@ caf::error check_tls(caf::actor_system& sys);
 
 // --- Logging -------------------------------------------------------------------------
 
-enum class log_level : std::uint8_t { debug = 1, info, warn, error };
-
-/// "debug", "info", "warn", "error".
-const char* to_string(log_level l) noexcept;
-
-/// Where the node module's logger ("agora.node") writes: one key=value line
-/// per call. Called from actor threads: must be thread-safe and must not
-/// block for long.
-using log_sink = std::function<void(log_level, const std::string& line)>;
-
-/// Writes lines at `min` and above to stderr as "agora.node <level> <line>".
-log_sink stderr_log_sink(log_level min = log_level::info);
+// Nodes and dispatchers log through spdlog (<agora/log.hpp>): the logger
+// "agora.actors" unless their options name another.
 
 // --- The registry protocol -----------------------------------------------------------
 
@@ -276,8 +267,9 @@ struct node_options {
   bool allow_plaintext_remote = false;
   /// Timeout of the registry's own requests (peer address lookups).
   std::chrono::milliseconds request_timeout{5000};
-  /// The "agora.node" logger; empty = stderr_log_sink(info).
-  log_sink log;
+  /// Where the node logs (start, joins and refusals with the peer, lost
+  /// workers); empty = agora::log::get(agora::log::actors) ("agora.actors").
+  log::logger_ptr logger;
   /// When set and enabled: a span `node.join` per accepted join, a child of
   /// the join's trace context. Not owned; must outlive the node.
   actors::tracer* tracer = nullptr;
@@ -430,8 +422,9 @@ struct dispatcher_options {
   std::string dlq_author;
   /// Time for breaker cooldowns.
   clock_fn clock = steady_clock_fn();
-  /// The "agora.node" logger; empty = stderr_log_sink(info).
-  log_sink log;
+  /// Where the dispatcher logs (lost agents, retries, dead letters, breaker
+  /// changes); empty = agora::log::get(agora::log::actors).
+  log::logger_ptr logger;
   /// When set and enabled: the dispatcher's spans (see spawn_dispatcher).
   /// Not owned; must outlive the dispatcher.
   actors::tracer* tracer = nullptr;
