@@ -38,12 +38,18 @@ as_root() {
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 
-# consume NAME CMAKE_ARGS...: configure, build and run the consumer.
+# consume NAME CMAKE_ARGS...: configure, build and run the consumer. The
+# ways that build Agora's sources inside the consumer leave the build type
+# empty, as many projects do (Agora must not force one on its parent; and
+# -O0 builds the libraries in half the time); the others use
+# RelWithDebInfo.
 consume() {
   local name=$1; shift
   local dir="$work/$name"
   local t0=$SECONDS
-  if ! cmake -S "$here" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" "$@" >"$dir.log" 2>&1 ||
+  local type=RelWithDebInfo
+  [[ $name == subdirectory || $name == fetchcontent ]] && type=
+  if ! cmake -S "$here" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "${launcher[@]}" "$@" >"$dir.log" 2>&1 ||
      ! cmake --build "$dir" -j "$jobs" --target debate >>"$dir.log" 2>&1; then
     echo "consumer ($name): the build failed:" >&2
     tail -40 "$dir.log" >&2
@@ -71,6 +77,9 @@ consume() {
     for t in agora blackboard_tests agora_example_debate blackboard_bench; do
       [[ " $targets " != *" $t "* ]] || { echo "consumer ($name): Agora's $t is built as a subproject" >&2; return 1; }
     done
+    # The parent's empty build type stays empty: Agora forces none.
+    grep -qx 'CMAKE_BUILD_TYPE:STRING=' "$dir/CMakeCache.txt" ||
+      { echo "consumer ($name): the build type changed: $(grep '^CMAKE_BUILD_TYPE' "$dir/CMakeCache.txt")" >&2; return 1; }
   fi
   echo "consumer ($name): $(grep '^reason:' <<<"$out") [$((SECONDS - t0)) s]"
 }
