@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 
 #include <caf/exit_reason.hpp>
 #include <caf/message.hpp>
@@ -39,9 +40,20 @@ bool retryable(const outcome& o) {
   if (o.error == errc::agent_failed || o.error == errc::timeout) return true;
   // A snapshot compacted under a slow logic: a fresh one may do.
   if (o.error == bb::errc::compacted || o.error == bb::errc::conflict) return true;
+  // A service the logic needs (a model server) said: try again (later).
+  if (o.error == bb::errc::unavailable) return from_caf_error(o.error).retryable;
   // Everything else (forbidden, contract_violation, bad input, ...) would
   // fail the same way again.
   return false;
+}
+
+/// How long the failure asked to wait before the next try (a model server's
+/// retry-after), if it said.
+std::optional<caf::timespan> retry_delay(const outcome& o) {
+  if (!is_blackboard_error(o.error)) return std::nullopt;
+  auto e = from_caf_error(o.error);
+  if (!e.retry_after || e.retry_after->count() <= 0) return std::nullopt;
+  return std::chrono::duration_cast<caf::timespan>(*e.retry_after);
 }
 
 /// A failure that is the agent's: counts against its breaker. Conflicts
@@ -288,6 +300,14 @@ void dispatch_engine::on_request_error(std::uint64_t seq, std::uint64_t dispatch
   pump();
 }
 
+void dispatch_engine::retry_due(std::uint64_t seq) {
+  auto it = jobs_.find(seq);
+  if (it == jobs_.end() || !it->second.slot.empty() || stopped_) return;
+  if (std::find(waiting_.begin(), waiting_.end(), seq) != waiting_.end()) return;
+  waiting_.push_front(seq);
+  pump();
+}
+
 void dispatch_engine::expire(std::uint64_t seq) {
   auto it = jobs_.find(seq);
   if (it == jobs_.end() || !it->second.slot.empty()) return;
@@ -496,13 +516,33 @@ void dispatch_engine::retry_or_give_up(std::uint64_t seq, outcome last) {
   j.slot.clear();
   j.dispatch = 0;
   j.last_error = render(last.error);
-  if (retryable(last) && j.dispatches < opts_.max_attempts && wall_now() < j.t.deadline) {
-    log(lv::info, "task retried type=" + q(opts_.type) + " txn=" + q(j.t.txn_id()) +
-                      " agent=" + q(j.last_agent) + " dispatches=" + std::to_string(j.dispatches) +
-                      " max_attempts=" + std::to_string(opts_.max_attempts) +
-                      " reason=" + q(j.last_error));
-    waiting_.push_front(seq);  // it has waited its turn already
-    return;
+  const auto now = wall_now();
+  const auto delay = retry_delay(last);
+  if (retryable(last) && j.dispatches < opts_.max_attempts && now < j.t.deadline) {
+    if (delay && now + *delay >= j.t.deadline) {
+      // The retry hint asks for a wait past the task's deadline.
+      last.error = caf::make_error(
+          errc::deadline_exceeded,
+          "the task's last failure asks for a retry in " +
+              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(*delay).count()) +
+              " ms, after its deadline: " + j.last_error);
+      last.status = outcome_status::deadline_exceeded;
+    } else {
+      log(lv::info, "task retried type=" + q(opts_.type) + " txn=" + q(j.t.txn_id()) +
+                        " agent=" + q(j.last_agent) + " dispatches=" + std::to_string(j.dispatches) +
+                        " max_attempts=" + std::to_string(opts_.max_attempts) +
+                        " delay_ms=" +
+                        std::to_string(delay ? std::chrono::duration_cast<std::chrono::milliseconds>(*delay).count()
+                                             : 0) +
+                        " reason=" + q(j.last_error));
+      if (delay) {
+        // Waits out the hint off the queue; retry_due puts it back.
+        send_later_weak(self_, *delay, caf::make_message(engine_retry_atom::value, seq));
+      } else {
+        waiting_.push_front(seq);  // it has waited its turn already
+      }
+      return;
+    }
   }
   engine_job taken = std::move(j);
   jobs_.erase(it);

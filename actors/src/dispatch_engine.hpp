@@ -24,6 +24,7 @@
 ///   return self->state.engine.accept(std::move(t), self->make_response_promise<outcome>());
 /// },
 /// [self](detail::engine_expire_atom, std::uint64_t job) { self->state.engine.expire(job); },
+/// [self](detail::engine_retry_atom, std::uint64_t job) { self->state.engine.retry_due(job); },
 /// ```
 ///
 /// Thread-safety: none; it lives in one actor's state and only that actor's
@@ -56,6 +57,9 @@ namespace agora::actors::detail {
 /// Timer → the owning actor: job `seq` reached its deadline. Every owner's
 /// behavior forwards it to dispatch_engine::expire.
 using engine_expire_atom = caf::atom_constant<caf::atom("dexpire")>;
+/// Timer: a task whose last failure asked for a wait (retry-after) may be
+/// dispatched again.
+using engine_retry_atom = caf::atom_constant<caf::atom("dretry")>;
 
 /// Where an engine's agents come from.
 enum class agent_source : std::uint8_t {
@@ -169,6 +173,9 @@ class dispatch_engine {
   /// The deadline of `job` came: settles it if it is still waiting (one in
   /// flight is settled by its agent's reply or the request timeout).
   void expire(std::uint64_t job);
+  /// The wait a failure's retry hint asked for is over: `job` queues again
+  /// (if it is still there and not settled).
+  void retry_due(std::uint64_t job);
 
   supervisor_health health() const;
 

@@ -73,10 +73,13 @@ const char* to_string(errc code) noexcept {
 }
 
 caf::error to_caf_error(const bb::error& e) {
-  // The context always has the same four elements, so that the other side
-  // can take it apart without guessing.
+  // The context always has the same eight elements, so that the other side
+  // can take it apart without guessing: message, key, path, conflicts,
+  // origin, origin_code, retryable, retry_after in ms (-1: none).
+  const std::int64_t after = e.retry_after ? static_cast<std::int64_t>(e.retry_after->count()) : -1;
   return caf::error{static_cast<std::uint8_t>(e.code), blackboard_category,
-                    caf::make_message(e.message, e.key, e.path, e.conflicts)};
+                    caf::make_message(e.message, e.key, e.path, e.conflicts, e.origin, e.origin_code,
+                                      e.retryable, after)};
 }
 
 bool is_blackboard_error(const caf::error& err) noexcept {
@@ -96,7 +99,21 @@ bb::error from_caf_error(const caf::error& err) {
     out.message = "unknown blackboard error code " + std::to_string(code);
   }
   const caf::message& ctx = err.context();
-  if (ctx.match_elements<std::string, std::string, std::string, conflict_list>()) {
+  if (ctx.match_elements<std::string, std::string, std::string, conflict_list, std::string, std::string, bool,
+                         std::int64_t>()) {
+    std::string text = ctx.get_as<std::string>(0);
+    if (out.message.empty())
+      out.message = std::move(text);
+    else if (!text.empty())
+      out.message += ": " + text;
+    out.key = ctx.get_as<std::string>(1);
+    out.path = ctx.get_as<std::string>(2);
+    out.conflicts = ctx.get_as<conflict_list>(3);
+    out.origin = ctx.get_as<std::string>(4);
+    out.origin_code = ctx.get_as<std::string>(5);
+    out.retryable = ctx.get_as<bool>(6);
+    if (const auto after = ctx.get_as<std::int64_t>(7); after >= 0) out.retry_after = std::chrono::milliseconds(after);
+  } else if (ctx.match_elements<std::string, std::string, std::string, conflict_list>()) {
     std::string text = ctx.get_as<std::string>(0);
     if (out.message.empty())
       out.message = std::move(text);

@@ -1181,6 +1181,7 @@ using dispatcher_impl =
     supervisor_actor::extend<caf::reacts_to<agent_up_atom, agent_entry>,
                              caf::reacts_to<agent_gone_atom, agent_entry, caf::error>,
                              caf::reacts_to<detail::engine_expire_atom, std::uint64_t>,
+                             caf::reacts_to<detail::engine_retry_atom, std::uint64_t>,
                              caf::reacts_to<dispatch_follow_atom>>;
 
 struct dispatcher_setup {
@@ -1285,6 +1286,7 @@ dispatcher_impl::behavior_type dispatcher_behavior(dispatcher_pointer self,
         self->state.engine.agent_down(e.handle.address(), reason);
       },
       [self](detail::engine_expire_atom, std::uint64_t job) { self->state.engine.expire(job); },
+      [self](detail::engine_retry_atom, std::uint64_t job) { self->state.engine.retry_due(job); },
       [self](dispatch_follow_atom) { dfollow(self); },
   };
 }

@@ -246,7 +246,8 @@ const char* to_string(agent_state s) noexcept {
 namespace {
 
 using supervisor_impl =
-    supervisor_actor::extend<caf::reacts_to<detail::engine_expire_atom, std::uint64_t>>;
+    supervisor_actor::extend<caf::reacts_to<detail::engine_expire_atom, std::uint64_t>,
+                             caf::reacts_to<detail::engine_retry_atom, std::uint64_t>>;
 
 /// What spawn_supervisor prepares: the agents are already running.
 struct supervisor_setup {
@@ -334,6 +335,7 @@ supervisor_impl::behavior_type supervisor_behavior(supervisor_pointer self,
       },
       [self](health_atom) -> supervisor_health { return self->state.engine.health(); },
       [self](detail::engine_expire_atom, std::uint64_t job) { self->state.engine.expire(job); },
+      [self](detail::engine_retry_atom, std::uint64_t job) { self->state.engine.retry_due(job); },
   };
 }
 

@@ -20,6 +20,7 @@ const char* to_string(errc code) noexcept {
     case errc::watch_closed: return "watch_closed";
     case errc::io_error: return "io_error";
     case errc::corrupt: return "corrupt";
+    case errc::unavailable: return "unavailable";
   }
   return "unknown_error";
 }

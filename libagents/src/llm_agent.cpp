@@ -351,13 +351,44 @@ std::variant<budget::ticket, llm_error> reserve_task(budget& b, llm_request& req
   return r;
 }
 
+/// The blackboard code of a model failure: what a caller does about it.
+bb::errc code_of(llm_errc c) {
+  switch (c) {
+    case llm_errc::budget_exhausted:
+    case llm_errc::quota:
+    case llm_errc::context_overflow:
+      return bb::errc::limit_exceeded;
+    case llm_errc::authentication:
+      return bb::errc::forbidden;
+    case llm_errc::rate_limited:
+    case llm_errc::server:
+    case llm_errc::timeout:
+    case llm_errc::transport:
+    case llm_errc::circuit_open:
+    case llm_errc::invalid_reply:
+      return bb::errc::unavailable;
+    case llm_errc::bad_request:
+    case llm_errc::invalid_request:
+    case llm_errc::cancelled:
+      break;
+  }
+  return bb::errc::invalid_argument;
+}
+
 bb::error call_error(const task_call& c, const llm_error& e) {
   static const log::logger_ptr lg = log::get(log::agents);
-  lg->info("llm agent call failed agent={} call={} model={} code={} http_status={}", log::value(c.agent),
-           c.calls, log::value(c.req.model), to_string(e.code), e.http_status);
-  return bb::error{e.code == llm_errc::budget_exhausted ? bb::errc::limit_exceeded : bb::errc::invalid_argument,
-                   std::string("llm ") + to_string(e.code) + ": agent " + c.agent + " call " +
-                       std::to_string(c.calls) + " to model " + c.req.model + ": " + e.message};
+  // A spent budget is how a bounded run ends, not a failure worth a line.
+  lg->log(e.code == llm_errc::budget_exhausted ? spdlog::level::debug : spdlog::level::info,
+          "llm agent call failed agent={} call={} model={} code={} http_status={}", log::value(c.agent), c.calls,
+          log::value(c.req.model), to_string(e.code), e.http_status);
+  bb::error out{code_of(e.code), std::string("llm ") + to_string(e.code) + ": agent " + c.agent + " call " +
+                                     std::to_string(c.calls) + " to model " + c.req.model + ": " + e.message};
+  // The model layer's own code and its retry hint cross the agent boundary.
+  out.origin = "llm";
+  out.origin_code = to_string(e.code);
+  out.retryable = e.retryable();
+  out.retry_after = e.retry_after;
+  return out;
 }
 
 bool past_deadline(const actors::task& t) {

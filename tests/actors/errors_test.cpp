@@ -37,6 +37,20 @@ void require_same(const bb::error& a, const bb::error& b) {
   CHECK(a.key == b.key);
   CHECK(a.path == b.path);
   CHECK(a.conflicts == b.conflicts);
+  CHECK(a.origin == b.origin);
+  CHECK(a.origin_code == b.origin_code);
+  CHECK(a.retryable == b.retryable);
+  CHECK(a.retry_after == b.retry_after);
+}
+
+// What an LLM agent reports when its model rate-limits it.
+bb::error sample_rate_limit() {
+  bb::error e{bb::errc::unavailable, "llm rate_limited: agent talker/a call 1 to model m: slow down"};
+  e.origin = "llm";
+  e.origin_code = "rate_limited";
+  e.retryable = true;
+  e.retry_after = std::chrono::milliseconds(1500);
+  return e;
 }
 
 // A real conflict, made by the blackboard itself.
@@ -74,8 +88,21 @@ TEST_CASE("errors round trip a bb::error through caf::error keeping everything",
                 "runs/1/vote", "/votes/2"};
     require_same(act::from_caf_error(act::to_caf_error(e)), e);
   }
+  SECTION("a model failure with its layer's code and its retry hint") {
+    auto e = sample_rate_limit();
+    caf::error ce = act::to_caf_error(e);
+    CHECK(ce == bb::errc::unavailable);
+    require_same(act::from_caf_error(ce), e);
+    bb::error no_hint{bb::errc::invalid_argument, "llm bad_request: ..."};
+    no_hint.origin = "llm";
+    no_hint.origin_code = "bad_request";
+    auto back = act::from_caf_error(act::to_caf_error(no_hint));
+    CHECK_FALSE(back.retryable);
+    CHECK_FALSE(back.retry_after.has_value());
+    CHECK(back.origin_code == "bad_request");
+  }
   SECTION("every blackboard code") {
-    for (int c = 1; c <= static_cast<int>(bb::errc::watch_closed); ++c) {
+    for (int c = 1; c <= static_cast<int>(bb::errc::unavailable); ++c) {
       bb::error e{static_cast<bb::errc>(c), "m", "k", "/p"};
       auto back = act::from_caf_error(act::to_caf_error(e));
       CHECK(back.code == e.code);
@@ -101,6 +128,15 @@ TEST_CASE("errors round trip a caf::error through CAF's binary serialization",
   INFO(act::render(err));
   REQUIRE_FALSE(err);
   require_same(act::from_caf_error(back), e);
+  // And the model layer's code with its retry hint (what crosses nodes).
+  const auto limited = sample_rate_limit();
+  std::vector<char> buf2;
+  caf::binary_serializer sink2{rt.system(), buf2};
+  REQUIRE_FALSE(sink2(act::to_caf_error(limited)));
+  caf::error back2;
+  caf::binary_deserializer source2{rt.system(), buf2};
+  REQUIRE_FALSE(source2(back2));
+  require_same(act::from_caf_error(back2), limited);
 }
 
 TEST_CASE("errors render blackboard and actor errors through the actor system",

@@ -14,6 +14,7 @@
 
 #include <unistd.h>
 
+#include "agora/actors/supervision.hpp"
 #include "agora/agents/debate.hpp"
 #include "agora/agents/test_clients.hpp"
 #include "agora/blackboard/contract.hpp"
@@ -308,8 +309,70 @@ TEST_CASE("llm agent fails a task whose call fails with the error's kind and the
   auto a = f.spawn("talker/a", make_agent(cfg));
   auto o = run_task(f, a.actor, make_task("r", "t", {{"key", "out/a"}}));
   CHECK(o.status == act::outcome_status::error);
-  CHECK(act::from_caf_error(o.error).message ==
-        "llm quota: agent talker/a call 1 to model scripted: you exceeded your current quota");
+  const auto e = act::from_caf_error(o.error);
+  CHECK(e.message == "llm quota: agent talker/a call 1 to model scripted: you exceeded your current quota");
+  // The model layer's code survives the agent boundary; a quota is a limit,
+  // not bad input, and trying again will not help.
+  CHECK(e.code == bb::errc::limit_exceeded);
+  CHECK(e.origin == "llm");
+  CHECK(e.origin_code == "quota");
+  CHECK_FALSE(e.retryable);
+}
+
+TEST_CASE("a rate-limited llm agent is retried by its supervisor after the server's retry-after",
+          "[agents][llm][supervision]") {
+  fixture f;
+  llm_error limited = scripted_client::failure(llm_errc::rate_limited, "slow down");
+  limited.http_status = 429;
+  limited.retry_after = 300ms;
+  auto client = std::make_shared<scripted_client>(std::vector<llm_result>{limited, said("fine")});
+  llm_agent_config cfg;
+  cfg.client = client;
+  cfg.prompt = "Hi";
+  act::supervisor_options so;
+  so.agents = 1;
+  so.max_attempts = 3;
+  auto sup = act::spawn_supervisor(f.rt.system(), f.board, act::agent_spec{f.id("talker/a"), "talker", {}},
+                                   make_agent(cfg), so);
+  REQUIRE(sup);
+  const auto start = std::chrono::steady_clock::now();
+  act::outcome o;
+  f.self->request(*sup, 30s, act::dispatch_atom::value, make_task("r", "t", {{"key", "out/a"}}))
+      .receive([&](act::outcome& out) { o = std::move(out); },
+               [&](caf::error& err) { FAIL("request failed: " << act::render(err)); });
+  const auto waited = std::chrono::steady_clock::now() - start;
+  INFO(o.describe());
+  CHECK(o.ok());
+  CHECK(o.dispatches == 2);        // the rate limit was retried, not dead-lettered as bad input
+  CHECK(waited >= 300ms);          // after the wait the server asked for
+  CHECK(client->requests().size() == 2);
+  CHECK(f.at("out/a") == "fine");
+  caf::anon_send_exit(*sup, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE("an llm agent's bad request is not retried: it would fail the same way", "[agents][llm][supervision]") {
+  fixture f;
+  auto client = std::make_shared<scripted_client>(std::vector<llm_result>{
+      scripted_client::failure(llm_errc::bad_request, "unknown parameter"), said("never")});
+  llm_agent_config cfg;
+  cfg.client = client;
+  cfg.prompt = "Hi";
+  act::supervisor_options so;
+  so.agents = 1;
+  auto sup = act::spawn_supervisor(f.rt.system(), f.board, act::agent_spec{f.id("talker/b"), "talker", {}},
+                                   make_agent(cfg), so);
+  REQUIRE(sup);
+  act::outcome o;
+  f.self->request(*sup, 30s, act::dispatch_atom::value, make_task("r", "t", {{"key", "out/b"}}))
+      .receive([&](act::outcome& out) { o = std::move(out); },
+               [&](caf::error& err) { FAIL("request failed: " << act::render(err)); });
+  CHECK_FALSE(o.ok());
+  CHECK(o.dispatches == 1);
+  const auto e = act::from_caf_error(o.error);
+  CHECK(e.code == bb::errc::invalid_argument);
+  CHECK(e.origin_code == "bad_request");
+  CHECK(client->requests().size() == 1);
+  caf::anon_send_exit(*sup, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("llm agent config errors name the field", "[agents][llm]") {

@@ -19,7 +19,8 @@
 ///
 /// Two CAF error categories exist:
 /// - `agora_bb`  (blackboard_category): codes of agora::bb::errc; the context
-///   is always (message, key, JSON path, std::vector<bb::key_conflict>).
+///   is always (message, key, JSON path, std::vector<bb::key_conflict>,
+///   origin, origin_code, retryable, retry_after_ms) — see bb::error.
 /// - `agora_act` (actors_category): codes of agora::actors::errc; the context
 ///   is one std::string, the human-readable message.
 ///
@@ -82,7 +83,9 @@ constexpr caf::atom_value blackboard_category = caf::atom("agora_bb");
 constexpr caf::atom_value actors_category = caf::atom("agora_act");
 
 /// A bb::error as a caf::error of category agora_bb: the code, and a context
-/// of (message, key, path, conflicts). Nothing is lost.
+/// of (message, key, path, conflicts, origin, origin_code, retryable,
+/// retry_after in ms or -1). Nothing is lost: a model call's llm code and
+/// retry hint cross actors and nodes as they are.
 caf::error to_caf_error(const bb::error& e);
 
 /// The bb::error a caf::error of category agora_bb carries, whole. An error

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cassert>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -43,6 +44,8 @@ enum class errc : std::uint8_t {
   io_error,            ///< a durable blackboard could not write or read its file; after a write
                        ///< failure it refuses writes (stays readable) until reopened
   corrupt,             ///< a durable blackboard's file is not a valid Agora log (names the file and what is wrong)
+  unavailable,         ///< a service the work needs failed or refused for now (a model server: rate limit,
+                       ///< timeout, 5xx, transport, open circuit); see error::origin and the retry hint
 };
 
 /// The name of a code, e.g. "conflict".
@@ -74,6 +77,18 @@ struct error {
   std::string path;
   /// For errc::conflict: every key that changed, in key order.
   std::vector<key_conflict> conflicts;
+  /// When the error comes from a layer with its own codes: that layer
+  /// ("llm": a model call) and its code's name ("rate_limited", "quota",
+  /// "timeout", ... — agora::llm_errc). They survive the agent boundary and
+  /// the wire, so a supervisor tells a rate limit from a bad argument.
+  /// Empty for the blackboard's own errors.
+  std::string origin;
+  std::string origin_code;
+  /// The retry hint: trying the same work again may succeed (a rate limit,
+  /// a timeout, a server error) — after `retry_after` when the source said
+  /// how long. Supervisors and dispatchers read it.
+  bool retryable = false;
+  std::optional<std::chrono::milliseconds> retry_after;
 
   error() = default;
   error(errc c, std::string msg) : code(c), message(std::move(msg)) {}
