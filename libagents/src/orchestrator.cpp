@@ -63,6 +63,7 @@ struct run_ctx {
   std::uint32_t round = 0;
   std::uint32_t step = 0;
   std::vector<std::pair<member, json>> asked;  // the step in flight
+  std::string first_failure;  // the first member failure of the run, for a run nobody answered
   // With a tracer: the run's span and the open round's. Shared pointers
   // because a span is a move-only value the actor keeps across handlers.
   std::shared_ptr<actors::span> run_span;
@@ -240,6 +241,17 @@ void close_round(orchestrator_pointer self, run_ctx& ctx) {
   }
   decision d = def.run.stop.evaluate(ctx.state);
   if (d.stop) return conclude(self, ctx, d);
+  // The policy goes on, but every member failed and none has ever answered:
+  // more rounds would fail the same way, so the run fails now instead of
+  // running to its limit.
+  const bool all_failed = rc.summary.expected > 0 && rc.summary.failed == rc.summary.expected;
+  const bool never_answered = std::all_of(ctx.state.rounds.begin(), ctx.state.rounds.end(),
+                                          [](const round_summary& r) { return r.answers.empty(); });
+  if (all_failed && never_answered)
+    return finish(self, ctx,
+                  failed_result(ctx, "no member answered: all " + std::to_string(rc.summary.expected) +
+                                         " failed in round " + std::to_string(ctx.round) +
+                                         (ctx.first_failure.empty() ? std::string() : " (first: " + ctx.first_failure + ")")));
   next_round(self, ctx);
 }
 
@@ -252,6 +264,8 @@ void step_gathered(orchestrator_pointer self, const std::string& run_id, std::ui
   auto snap = self->state.board->snapshot();
   for (std::size_t i = 0; i < got.size(); ++i) {
     auto& o = got[i];
+    if (!o.ok() && ctx.first_failure.empty())
+      ctx.first_failure = (o.agent.empty() ? std::string("a member") : o.agent) + ": " + actors::render(o.error);
     if (!on_time(o)) continue;
     if (!o.replayed) {
       auto [tokens, cost] = usage_of(o);
@@ -475,6 +489,28 @@ void start(orchestrator_pointer self, run_ctx& ctx) {
   auto snap = board.snapshot();
   const auto txn = ctx.nested ? ctx.request.txn_id() : ctx.id + "/result";
 
+  // A run id is one run: another pattern's, or the same pattern's with other
+  // input, is refused, and nothing is written (its records stay theirs).
+  auto refuse = [&](const std::string& why) {
+    reply_all(self, ctx.id, outcome_of(def, failed_result(ctx, why), txn, false));
+  };
+  auto meta = snap.get(run_keys::meta(ctx.id));
+  if (meta && meta->exists()) {
+    auto pattern = meta->value().is_object() ? meta->value().value("pattern", std::string()) : std::string();
+    if (pattern != def.name)
+      return refuse("run id '" + ctx.id + "' belongs to a " + (pattern.empty() ? std::string("different") : pattern) +
+                    " run");
+    if (meta->value().contains("input") && meta->value()["input"] != ctx.request.input) {
+      auto shorten = [](const json& j) {
+        std::string t = j.dump();
+        return t.size() > 160 ? t.substr(0, 157) + "..." : t;
+      };
+      return refuse("run id '" + ctx.id + "' was started with other input (stored " +
+                    shorten(meta->value()["input"]) + ", given " + shorten(ctx.request.input) +
+                    "): give a new run id, or the same input to resume it");
+    }
+  }
+
   // Finished before: the same result again, nothing re-run.
   if (auto done = snap.get(run_keys::result(ctx.id)); done && done->exists()) {
     auto r = run_result::from_json(done->value());
@@ -484,12 +520,7 @@ void start(orchestrator_pointer self, run_ctx& ctx) {
   }
 
   // The run's description, once.
-  auto meta = snap.get(run_keys::meta(ctx.id));
-  if (meta && meta->exists()) {
-    auto pattern = meta->value().is_object() ? meta->value().value("pattern", std::string()) : std::string();
-    if (pattern != def.name)
-      return finish(self, ctx, failed_result(ctx, "run id '" + ctx.id + "' belongs to a " + (pattern.empty() ? std::string("different") : pattern) + " run"));
-  } else {
+  if (!meta || !meta->exists()) {
     json members = json::array();
     for (const auto& m : def.members) members.push_back(m.id.str());
     auto sp = board.begin(author_of(def));

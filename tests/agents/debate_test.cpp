@@ -197,6 +197,31 @@ TEST_CASE("debate counts a failing debater as failed and goes on", "[agents][deb
   CHECK(failed["debater/broken"].get<std::string>().find("cannot think today") != std::string::npos);
 }
 
+TEST_CASE("a debate in which no member ever answers fails after its first round, naming a failure",
+          "[agents][debate]") {
+  fixture f;
+  std::atomic<int> calls{0};
+  auto broken = [&calls](const std::string& why) {
+    return debater([&calls, why](const debate_turn&) -> bb::result<json> {
+      ++calls;
+      return bb::error{bb::errc::invalid_argument, why};
+    });
+  };
+  debate_config cfg;
+  cfg.debaters.push_back(f.spawn("debater/a", broken("no model")));
+  cfg.debaters.push_back(f.spawn("debater/b", broken("no model")));
+  cfg.run.stop = consensus(majority) | max_rounds(6);
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  auto r = f.run(*d, "nobody", {{"question", "?"}});
+  CHECK(r.status == run_status::failed);
+  CHECK(r.rounds == 1);  // not six rounds of the same failure
+  CHECK(r.reason.find("no member answered: all 2 failed in round 1") == 0);
+  CHECK(r.reason.find("no model") != std::string::npos);
+  CHECK(calls.load() == 2);
+  CHECK(f.at("runs/nobody/round/1").is_object());  // the round is on record
+}
+
 TEST_CASE("debate aggregates by a judge when one is given", "[agents][debate]") {
   fixture f;
   debate_config cfg;
@@ -231,6 +256,35 @@ TEST_CASE("debate replies a finished run again without re-running it", "[agents]
   CHECK(second.reason == first.reason);
   CHECK(calls.load() == after_first);
   CHECK(f.board->revision() == rev);
+}
+
+TEST_CASE("a run id reused with other input is refused and nothing is written",
+          "[agents][debate][run]") {
+  fixture f;
+  std::atomic<int> calls{0};
+  auto cfg = three(f, follower(&calls));
+  cfg.run.stop = consensus(unanimity) | max_rounds(5);
+  auto d = spawn_debate(f.rt, f.board, cfg);
+  REQUIRE(d);
+  auto first = f.run(*d, "once", {{"question", "2+2?"}});
+  REQUIRE(first.status == agora::run_status::settled);
+  const auto rev = f.board->revision();
+  const int after_first = calls.load();
+  const auto stored = f.at("runs/once/result");
+
+  // The same id with another question: not the old answer, an error.
+  auto other = f.run(*d, "once", {{"question", "3+3?"}});
+  CHECK(other.status == agora::run_status::failed);
+  CHECK(other.reason.find("run id 'once' was started with other input") != std::string::npos);
+  CHECK(other.reason.find("\"2+2?\"") != std::string::npos);  // what it was started with
+  CHECK(other.reason.find("\"3+3?\"") != std::string::npos);
+  CHECK(calls.load() == after_first);
+  CHECK(f.board->revision() == rev);        // nothing written
+  CHECK(f.at("runs/once/result") == stored);
+  // The same input still gets the stored result.
+  auto again = f.run(*d, "once", {{"question", "2+2?"}});
+  CHECK(again.status == agora::run_status::settled);
+  CHECK(again.answer == first.answer);
 }
 
 TEST_CASE("debate resumes after its orchestrator is killed mid-round", "[agents][debate]") {
