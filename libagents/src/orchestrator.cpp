@@ -186,15 +186,28 @@ void conclude(orchestrator_pointer self, run_ctx& ctx, const decision& d) {
   const auto& def = *self->state.def;
   run_result r;
   r.stopped_by = d.kinds;
+  const auto stopped = [&](stop_kind k) { return std::find(d.kinds.begin(), d.kinds.end(), k) != d.kinds.end(); };
+  const round_summary* last = ctx.state.last();
+  // A swarm that went quiet, or ran its only round to the end, has its answer:
+  // the artifact of its last round.
+  const bool artifact_done = ctx.run->aggregate_settles() && last && last->aggregate &&
+                             (stopped(stop_kind::quiescence) ||
+                              (stopped(stop_kind::max_rounds) && ctx.state.rounds_done() == 1));
   if (d.answer) {
     r.status = run_status::settled;
     r.answer = ctx.run->answer_for(*d.answer);
     r.reason = d.reason;
+  } else if (artifact_done) {
+    r.status = run_status::settled;
+    r.answer = ctx.run->answer_for(*last->aggregate);
+    r.reason = d.reason + "; the artifact of round " + std::to_string(last->number) + " is the answer";
   } else if (auto pick = pick_fallback(def.run.fallback, ctx.state)) {
     r.status = run_status::fallback;
     r.answer = ctx.run->answer_for(*pick);
+    // The answer itself is in the result; the reason only names it.
+    const std::string shown = pick->size() <= 60 ? *pick : pick->substr(0, 60) + "...";
     r.reason = d.reason + "; no settled answer, fallback " + to_string(def.run.fallback) +
-               " chose '" + *pick + "'";
+               " chose '" + shown + "'";
   } else {
     r.status = run_status::escalated;
     r.reason = d.reason + (def.run.fallback == fallback::escalate

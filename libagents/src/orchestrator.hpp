@@ -65,6 +65,11 @@ class pattern_run {
   virtual void restore(const json& record) = 0;
   /// The answer as a member gave it, for a normalized aggregate.
   virtual json answer_for(const std::string& normalized) const = 0;
+  /// True when the last round's aggregate is the run's answer whenever the
+  /// run went quiet (quiescence) or ran its only round to the end
+  /// (max_rounds(1)): a swarm's artifact. Such a stop settles the run
+  /// instead of leaving the answer to the fallback.
+  virtual bool aggregate_settles() const { return false; }
 };
 
 /// A pattern for the engine.

@@ -363,6 +363,8 @@ class swarm_run final : public detail::pattern_run {
     return it != raw_.end() ? it->second : json(normalized);
   }
 
+  bool aggregate_settles() const override { return true; }
+
  private:
   json contributor_input(std::uint32_t round, const member&, bool blind, std::uint64_t pin) const {
     const auto& cfg = setup_->cfg;

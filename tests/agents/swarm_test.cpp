@@ -218,10 +218,11 @@ TEST_CASE("swarm: quiescence stops once no contributor changes its contribution"
   auto s = spawn_swarm(f.rt, f.board, cfg);
   REQUIRE(s);
   auto r = f.run(*s, "qu", json::object());
-  CHECK(r.status == run_status::fallback);
+  // Gone quiet: the artifact is done, settled (not left to the fallback).
+  CHECK(r.status == run_status::settled);
   CHECK(r.rounds == 4);
   CHECK(r.reason == "quiescence: no new contribution in the last 1 round(s), up to round 4; "
-                    "no settled answer, fallback best_so_far chose 'a2+b3'");
+                    "the artifact of round 4 is the answer");
   CHECK(r.answer == "a2+b3");
   CHECK(rounds_seen.load() == 8);
   CHECK(f.at("runs/qu/round/3")["summary"]["new_contributions"] == 1);  // only b changed
@@ -454,7 +455,7 @@ TEST_CASE("swarm: contributors editing the shared artifact at once lose no edit"
   auto s = spawn_swarm(f.rt, f.board, cfg);
   REQUIRE(s);
   auto r = f.run(*s, "cc", json::object());
-  CHECK(r.status == run_status::fallback);
+  CHECK(r.status == run_status::settled);  // its one round ran to the end
   auto artifact = f.at("runs/cc/artifact");
   const std::vector<std::string> all{"contributor/a", "contributor/b", "contributor/c", "contributor/d"};
   if (how == artifact_edit::merge) {
@@ -673,6 +674,28 @@ TEST_CASE("swarm resumes after its orchestrator is killed mid-round", "[agents][
   CHECK(f.commits_with_txn("res/result") == 1);
 }
 
+TEST_CASE("a swarm stopped by a limit after several rounds leaves the answer to the fallback, named short",
+          "[agents][swarm]") {
+  fixture f;
+  // Long contributions that never settle: two rounds, then max_rounds.
+  auto wordy = contributor([](const swarm_turn& t) -> bb::result<json> {
+    return json(std::string(200, static_cast<char>('a' + t.round)) + t.persona);
+  });
+  swarm_config cfg;
+  cfg.order = swarm_order::iterative;
+  cfg.contributors.push_back(f.spawn("contributor/a", wordy, "a"));
+  cfg.reduce = join;
+  cfg.run.stop = max_rounds(2);
+  cfg.run.fallback = fallback::last;
+  auto s = spawn_swarm(f.rt, f.board, cfg);
+  REQUIRE(s);
+  auto r = f.run(*s, "long", json::object());
+  CHECK(r.status == run_status::fallback);
+  CHECK(r.answer.get<std::string>().size() == 201);  // the answer is whole
+  CHECK(r.reason.size() < 160);                       // the reason only names it
+  CHECK(r.reason.find("...'") != std::string::npos);
+}
+
 TEST_CASE("swarm nests: a swarm can be a contributor", "[agents][swarm]") {
   fixture f;
   swarm_config inner;
@@ -694,7 +717,7 @@ TEST_CASE("swarm nests: a swarm can be a contributor", "[agents][swarm]") {
   auto r = f.run(*s, "n1", {{"task", "nest"}});
   CHECK(r.answer == "z+x+y");  // in contributor id order: contributor/solo, swarm/panel
   // The panel ran its own run, named after the outer task, and wrote its artifact where asked.
-  CHECK(f.at("runs/n1.r1:swarm:panel/result")["status"] == "fallback");
+  CHECK(f.at("runs/n1.r1:swarm:panel/result")["status"] == "settled");
   CHECK(f.at("runs/n1.r1:swarm:panel/artifact") == "x+y");
   CHECK(f.at("runs/n1/answers/1/swarm/panel") == "x+y");
 }

@@ -123,7 +123,7 @@ TEST_CASE("the swarm example runs its sh tool agents and merges what they found"
   CHECK(r.exit_code == 0);
   json j = json::parse(r.out, nullptr, false);
   REQUIRE_FALSE(j.is_discarded());
-  CHECK(j["status"] == "fallback");
+  CHECK(j["status"] == "settled");  // its one round ran to the end: the merge is the answer
   CHECK(j["answer"]["counter/words"] == json{{"words", 9}});
   CHECK(j["answer"]["counter/letters"] == json{{"letters", 35}});
   CHECK(j["answer"]["editor/upper"] == "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG");
