@@ -27,6 +27,7 @@
 #include "agora/actors/runtime.hpp"
 #include "agora/blackboard/blackboard.hpp"
 #include "test_support.hpp"
+#include "support/temp_dir.hpp"
 
 namespace bb = agora::bb;
 namespace act = agora::actors;
@@ -39,17 +40,8 @@ namespace {
 const act::trace_context no_trace{};
 constexpr std::chrono::seconds wait_limit{10};
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "agora-durable-actor-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct temp_dir : agora::test::temp_dir {
+  temp_dir() : agora::test::temp_dir("agora-durable-actor") {}
 };
 
 act::runtime_options test_runtime() {

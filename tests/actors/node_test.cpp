@@ -40,6 +40,7 @@
 #include "agora/actors/errors.hpp"
 #include "agora/actors/node.hpp"
 #include "agora/actors/runtime.hpp"
+#include "support/temp_dir.hpp"
 
 extern char** environ;
 
@@ -53,17 +54,8 @@ namespace fs = std::filesystem;
 // --- helpers -------------------------------------------------------------------------
 
 /// A fresh directory under the system's temp dir, removed at the end.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "agora-node-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct temp_dir : agora::test::temp_dir {
+  temp_dir() : agora::test::temp_dir("agora-node") {}
 };
 
 /// Throwaway certificates, made once per test run.

@@ -25,6 +25,7 @@
 
 #include "agora/agents/run.hpp"
 #include "agora/blackboard/blackboard.hpp"
+#include "support/temp_dir.hpp"
 
 extern char** environ;
 
@@ -35,17 +36,8 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 /// A fresh directory under the system's temp dir, removed at the end.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "agora-resume-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct temp_dir : agora::test::temp_dir {
+  temp_dir() : agora::test::temp_dir("agora-resume") {}
 };
 
 /// A run_worker process, stdout on a pipe, stderr in a file. Killed (and

@@ -25,6 +25,7 @@
 
 #include "agora/blackboard/blackboard.hpp"
 #include "process.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace agora;
 using namespace std::chrono_literals;
@@ -37,18 +38,8 @@ constexpr const char* good_token = "s3cret-node-token-4711";
 constexpr const char* bad_token = "wrong-token-0815";
 
 /// A fresh directory, removed at scope exit.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() /
-           ("agora-node-test-" + std::to_string(::getpid()) + "-" +
-            std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct temp_dir : agora::test::temp_dir {
+  temp_dir() : agora::test::temp_dir("agora-node-test") {}
 };
 
 std::string slurp(const fs::path& p) {

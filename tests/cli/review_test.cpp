@@ -18,6 +18,7 @@
 #include "process.hpp"
 #include "review/review.hpp"
 #include "review/review_run.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace agora;
 using namespace agora::cli;
@@ -107,16 +108,8 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "agora-review-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct temp_dir : agora::test::temp_dir {
+  temp_dir() : agora::test::temp_dir("agora-review") {}
 };
 
 // Runs the agora binary; `env` entries ("NAME=value") replace the caller's

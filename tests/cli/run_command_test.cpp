@@ -21,6 +21,7 @@
 #include "agora/blackboard/blackboard.hpp"
 #include "agora/agents/run.hpp"
 #include "process.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace agora;
 using namespace agora::cli;
@@ -43,17 +44,8 @@ process_result agora_run(std::vector<std::string> args) {
 }
 
 /// A fresh directory under the system's temp dir, removed at scope exit.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() / ("agora-run-test-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+struct temp_dir : agora::test::temp_dir {
+  temp_dir() : agora::test::temp_dir("agora-run-test") {}
 };
 
 void write(const fs::path& p, const std::string& text) {

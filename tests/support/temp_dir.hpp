@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+#include <cerrno>
+
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -15,7 +17,9 @@ struct temp_dir {
   /// `prefix` names the directory (prefix-XXXXXX) so a leftover is traceable.
   explicit temp_dir(const std::string& prefix = "agora-test") {
     std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
-    path = std::filesystem::canonical(::mkdtemp(tmpl.data()));
+    if (::mkdtemp(tmpl.data()) == nullptr)
+      throw std::system_error(errno, std::generic_category(), "mkdtemp " + tmpl);
+    path = std::filesystem::canonical(tmpl);
   }
   ~temp_dir() {
     std::error_code ec;
