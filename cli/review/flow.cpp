@@ -930,6 +930,13 @@ class analysis {
       make_untrusted(f, what + "()", line);
       return f;
     };
+    // A function declared noreturn (GNU `__attribute__((noreturn))`, which
+    // is part of its type, as projects' `pg_attribute_noreturn()` or
+    // `NORETURN` macros expand to) ends the path like exit() does.
+    if (callee && callee->type.find("__attribute__((noreturn))") != std::string::npos) {
+      s.dead = true;
+      return unknown();
+    }
     if (!name.empty() && !functions_.count(fn_id)) {
       if (noreturn(name)) {
         s.dead = true;

@@ -189,6 +189,32 @@ TEST_CASE("flow: an allocation used before a NULL check; checked ones are not re
   CHECK(f.size() == 2);
 }
 
+TEST_CASE("flow: a call to a noreturn function ends the path, so a checking allocation wrapper is not reported",
+          "[review][flow]") {
+  // The shape of PostgreSQL's zic.c: emalloc() = memcheck(malloc()), and
+  // memcheck() calls a function declared noreturn when the pointer is NULL.
+  auto f = flow(std::string(prelude) +
+                "static void oom(const char *m) __attribute__((noreturn));\n"          // 6
+                "static void oom(const char *m) { fputs(m, stderr); exit(1); }\n"      // 7
+                "static void *memcheck(void *p) { if (p == NULL) oom(\"x\"); return p; }\n"  // 8
+                "static void *emalloc(size_t n) { return memcheck(malloc(n)); }\n"    // 9
+                "static void *nocheck(void *p) { return p; }\n"                       // 10
+                "static void *lazy_malloc(size_t n) { return nocheck(malloc(n)); }\n" // 11
+                "void good(void) {\n"                                                  // 12
+                "  char *s = (char *)emalloc(8);\n"                                    // 13
+                "  s[0] = 'a';\n"                                                      // 14
+                "  free(s);\n"                                                         // 15
+                "}\n"                                                                  // 16
+                "void bad(void) {\n"                                                   // 17
+                "  char *s = (char *)lazy_malloc(8);\n"                                // 18
+                "  s[0] = 'a';\n"                                                      // 19
+                "  free(s);\n"                                                         // 20
+                "}\n");
+  CHECK(f.count({19, "flow/unchecked-allocation"}) == 1);
+  CHECK(f.count({14, "flow/unchecked-allocation"}) == 0);
+  CHECK(f.size() == 1);
+}
+
 TEST_CASE("flow: values cross functions, globals, pointers and references", "[review][flow]") {
   auto c = flow(std::string(prelude) +
                 "static int badData;\n"                               // 6
