@@ -591,7 +591,10 @@ TEST_CASE("http_client never shows the API key in errors or describe", "[llm][ht
 TEST_CASE("http_client completes 200 calls in flight at once", "[llm][http]") {
   http_test_server server;
   auto reply = json_reply(200, data("openai_chat.json"));
-  reply.first_byte_delay = 300ms;  // so they overlap at the server
+  // So they overlap at the server: long enough that all 200 are sent before
+  // the first is answered even under ThreadSanitizer on a busy machine
+  // (300 ms was not: a CI run peaked at exactly 100 in flight).
+  reply.first_byte_delay = 2s;
   server.set_default(reply);
   auto ep = test_endpoint(server);
   ep.max_in_flight = 256;
