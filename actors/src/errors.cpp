@@ -99,8 +99,10 @@ bb::error from_caf_error(const caf::error& err) {
     out.message = "unknown blackboard error code " + std::to_string(code);
   }
   const caf::message& ctx = err.context();
-  if (ctx.match_elements<std::string, std::string, std::string, conflict_list, std::string, std::string, bool,
-                         std::int64_t>()) {
+  const bool full = ctx.match_elements<std::string, std::string, std::string, conflict_list, std::string,
+                                       std::string, bool, std::int64_t>();
+  // The four elements every version sends; the other four since the retry hint.
+  if (full || ctx.match_elements<std::string, std::string, std::string, conflict_list>()) {
     std::string text = ctx.get_as<std::string>(0);
     if (out.message.empty())
       out.message = std::move(text);
@@ -109,19 +111,13 @@ bb::error from_caf_error(const caf::error& err) {
     out.key = ctx.get_as<std::string>(1);
     out.path = ctx.get_as<std::string>(2);
     out.conflicts = ctx.get_as<conflict_list>(3);
-    out.origin = ctx.get_as<std::string>(4);
-    out.origin_code = ctx.get_as<std::string>(5);
-    out.retryable = ctx.get_as<bool>(6);
-    if (const auto after = ctx.get_as<std::int64_t>(7); after >= 0) out.retry_after = std::chrono::milliseconds(after);
-  } else if (ctx.match_elements<std::string, std::string, std::string, conflict_list>()) {
-    std::string text = ctx.get_as<std::string>(0);
-    if (out.message.empty())
-      out.message = std::move(text);
-    else if (!text.empty())
-      out.message += ": " + text;
-    out.key = ctx.get_as<std::string>(1);
-    out.path = ctx.get_as<std::string>(2);
-    out.conflicts = ctx.get_as<conflict_list>(3);
+    if (full) {
+      out.origin = ctx.get_as<std::string>(4);
+      out.origin_code = ctx.get_as<std::string>(5);
+      out.retryable = ctx.get_as<bool>(6);
+      if (const auto after = ctx.get_as<std::int64_t>(7); after >= 0)
+        out.retry_after = std::chrono::milliseconds(after);
+    }
   } else if (auto text = render_context(ctx); !text.empty()) {
     // Built by someone else's make_error: keep whatever it says.
     out.message = out.message.empty() ? std::move(text) : out.message + ": " + text;
